@@ -1,0 +1,5 @@
+"""Command-line interface: ``lightning-ssl``."""
+
+from lightning_ssl.cli.main import main
+
+__all__ = ["main"]
