@@ -2,6 +2,7 @@
 
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -9,19 +10,23 @@ from typing import Any, Literal
 import torch
 from lightly.transforms.utils import IMAGENET_NORMALIZE
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 from typing_extensions import override
 
+from lightning_ssl.data.cache import default_cache_dir, load_or_decode
 from lightning_ssl.data.collate import collate_images, collate_views
 from lightning_ssl.data.datasets import (
     ImageFolderDataset,
     TransformDataset,
     dataset_classes,
+    resize_and_crop,
+    uint8_transform,
 )
+from lightning_ssl.data.decoded import DecodedImageDataset
 
 AugmentOn = Literal["workers", "device"]
 _AUGMENT_ON = ("workers", "device")
@@ -80,19 +85,13 @@ def default_eval_transform(
         mean, std = [sum(mean) / 3], [sum(std) / 3]
     return v2.Compose(
         [
-            *_resize_and_crop(image_size),
+            *resize_and_crop(image_size),
             v2.ToImage(),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(mean=mean, std=std),
             v2.ToPureTensor(),
         ]
     )
-
-
-def _resize_and_crop(image_size: int | None) -> list[v2.Transform]:
-    if image_size is None:
-        return []
-    return [v2.Resize(image_size), v2.CenterCrop(image_size)]
 
 
 class SSLDataModule(LightningDataModule):
@@ -117,6 +116,24 @@ class SSLDataModule(LightningDataModule):
     ``default_transform(image_size)`` (or ``default_batch_transform(image_size)``),
     methods of :class:`lightning_ssl.methods.SSLMethod`; ``image_size`` must then
     be set.
+
+    With ``cache=True`` both splits are decoded once into `(N, C, H, W)` uint8
+    arrays (:func:`~lightning_ssl.data.cache.load_or_decode`): image folders and
+    torchvision's CIFAR and MNIST files into a file under ``cache_dir``, which
+    later runs memory-map instead of decoding; other datasets in memory, every
+    run. The device path then batches straight from that array, without PIL;
+    per-sample transforms and the evaluation loaders read their PIL images from
+    it too. Images must share a size, or ``image_size`` be set. Decoding happens
+    in :meth:`prepare_data` (once per node under DDP) or at first use; it takes
+    about as long as one epoch of loading the images.
+
+    Note:
+        The cache stores each image resized and center-cropped to
+        ``image_size``, so training crops are drawn from that square only. That
+        loses nothing for datasets stored at their training size (CIFAR,
+        Fashion-MNIST), but for large photos (ImageNet-style random crops of
+        the full image) keep ``cache=False``. The file takes ``N * C * H * W``
+        bytes: 150 MB for the CIFAR-10 training set.
 
     :meth:`val_dataloader`, :meth:`eval_train_dataloader` and
     :meth:`eval_val_dataloader` yield labelled ``(images, targets)`` batches through
@@ -152,9 +169,17 @@ class SSLDataModule(LightningDataModule):
             which ``lightning.seed_everything`` sets.
         num_classes: Number of classes; None infers it from a ``classes``
             attribute of the training dataset (or from the class folders).
+        cache: Decode every image once and keep the pixels, see above.
+        cache_dir: Folder of the decoded-image cache; None uses
+            ``$XDG_CACHE_HOME/lightning_ssl`` (by default
+            ``~/.cache/lightning_ssl``). Never a folder of the dataset itself.
 
     Raises:
         ValueError: If an argument is out of range, or ``train_dataset`` is None.
+            With ``cache=True``, when the datasets are first built: if
+            ``cache_dir`` is not writable (and holds no entry yet) or images
+            differ in size while ``image_size`` is None.
+        TypeError: If ``cache`` is not a bool.
         FileNotFoundError: If a dataset folder does not exist.
 
     Example:
@@ -189,6 +214,8 @@ class SSLDataModule(LightningDataModule):
         drop_last: bool = True,
         seed: int | None = None,
         num_classes: int | None = None,
+        cache: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         _check_int("batch_size", batch_size)
@@ -199,6 +226,8 @@ class SSLDataModule(LightningDataModule):
         _check_int("num_classes", num_classes, optional=True)
         _check_choice("channels", channels, (1, 3))
         _check_choice("augment_on", augment_on, _AUGMENT_ON)
+        if not isinstance(cache, bool):
+            raise TypeError(f"cache must be True or False; got {cache!r}.")
 
         if train_dataset is None and not self._builds_datasets():
             raise ValueError(
@@ -240,6 +269,10 @@ class SSLDataModule(LightningDataModule):
         )
         self.drop_last = drop_last
         self.seed = seed
+        self.cache = cache
+        self.cache_dir = (
+            Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        )
 
         self._num_classes = num_classes
         self._class_names: list[str] | None = None
@@ -275,10 +308,46 @@ class SSLDataModule(LightningDataModule):
 
     @property
     def datasets(self) -> tuple[Dataset[Any], Dataset[Any] | None]:
-        """The raw ``(train, val)`` datasets, built on first access."""
+        """The raw ``(train, val)`` datasets, built on first access.
+
+        With ``cache=True`` they are :class:`~lightning_ssl.data.DecodedImageDataset`
+        copies of what :meth:`_load_datasets` returns.
+        """
         if self._datasets is None:
-            self._datasets = self._load_datasets()
+            train, val = self._load_datasets()
+            if self.cache:
+                train = self._decoded(train, "train")
+                val = self._decoded(val, "val") if val is not None else None
+            self._datasets = (train, val)
         return self._datasets
+
+    def _decoded(self, dataset: Dataset[Any], split: str) -> DecodedImageDataset:
+        if isinstance(dataset, DecodedImageDataset):
+            return dataset
+        start = time.perf_counter()
+        decoded = load_or_decode(
+            dataset,
+            cache_dir=self.cache_dir,
+            image_size=self.image_size,
+            channels=self.channels,
+            num_workers=self.num_workers,
+        )
+        where = f"memory-mapped from {decoded.path}" if decoded.path else "in memory"
+        rank_zero_info(
+            f"Decoded {split} images {tuple(decoded.images.shape)} uint8, {where} "
+            f"({time.perf_counter() - start:.1f} s)."
+        )
+        return decoded
+
+    @override
+    def prepare_data(self) -> None:
+        """With ``cache=True``, decode the datasets into the cache if needed.
+
+        Lightning calls this on one process per node before :meth:`setup`, so
+        only that process decodes; the others memory-map its files.
+        """
+        if self.cache:
+            _ = self.datasets
 
     @property
     def class_names(self) -> list[str] | None:
@@ -391,22 +460,27 @@ class SSLDataModule(LightningDataModule):
         Raises:
             ValueError: If the training transform is missing (see :meth:`setup`).
         """
+        train = self.datasets[0]
+        dataset: Dataset[Any]
         if self.augment_on == "workers":
             transform = self._training_transform()
+            dataset = TransformDataset(train, transform, self.channels)
             collate: Callable[..., Any] = collate_views
+        elif isinstance(train, DecodedImageDataset):
+            self._training_transform()
+            dataset, collate = _GatheredBatches(train), _gathered_batch
         else:
             self._training_transform()
-            transform = v2.Compose(
-                [*_resize_and_crop(self.image_size), v2.PILToTensor()]
-            )
+            transform = uint8_transform(self.image_size)
+            dataset = TransformDataset(train, transform, self.channels)
             collate = collate_images
-        dataset = TransformDataset(self.datasets[0], transform, self.channels)
 
         drop_last = self.drop_last
+        size = len(train)  # type: ignore[arg-type]
         world_size = self.trainer.world_size if self.trainer is not None else 1
-        if drop_last and math.ceil(len(dataset) / world_size) < self.batch_size:
+        if drop_last and math.ceil(size / world_size) < self.batch_size:
             rank_zero_warn(
-                f"The training set has {len(dataset)} images, fewer than one batch "
+                f"The training set has {size} images, fewer than one batch "
                 f"of batch_size={self.batch_size} on each of {world_size} device(s); "
                 "drop_last is disabled so that each epoch trains on one smaller "
                 "batch instead of none. Lower batch_size to silence this warning."
@@ -513,3 +587,29 @@ class SSLDataModule(LightningDataModule):
         if isinstance(batch_transform, nn.Module):
             batch_transform.to(images.device)
         return list(batch_transform(images)), targets
+
+
+class _GatheredBatches(Dataset[tuple[Tensor, Tensor]]):
+    """Decoded images that a loader fetches one batch per indexing operation.
+
+    ``DataLoader`` calls ``__getitems__`` with a batch's indices when a dataset
+    has it; the batch comes back already stacked, for :func:`_gathered_batch`.
+    """
+
+    def __init__(self, decoded: DecodedImageDataset) -> None:
+        self.decoded = decoded
+
+    def __len__(self) -> int:
+        return len(self.decoded)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        image, target = self.decoded[index]
+        return image, torch.tensor(target)
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
+        return self.decoded.gather(indices)
+
+
+def _gathered_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Collate of :class:`_GatheredBatches`: its batches are stacked already."""
+    return batch

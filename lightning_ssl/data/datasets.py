@@ -11,6 +11,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.transforms import v2
 from torchvision.transforms.functional import to_pil_image
 
 UNKNOWN_TARGET = -1
@@ -196,6 +197,54 @@ def to_pil(image: Any, channels: int) -> Image.Image:
         )
     mode = "RGB" if channels == 3 else "L"
     return image if image.mode == mode else image.convert(mode)
+
+
+def resize_and_crop(image_size: int | None) -> list[v2.Transform]:
+    """Resize the shorter side to ``image_size`` and center-crop a square of it.
+
+    Args:
+        image_size: Side of the square output; None for no resizing (empty list).
+
+    Returns:
+        The torchvision transforms to apply first.
+    """
+    if image_size is None:
+        return []
+    return [v2.Resize(image_size), v2.CenterCrop(image_size)]
+
+
+def uint8_transform(image_size: int | None) -> Callable[[Image.Image], Tensor]:
+    """PIL image to a ``(C, H, W)`` uint8 tensor, resized as `resize_and_crop` does.
+
+    The images of the device augmentation path, and those stored by the
+    decoded-image cache, go through this one transform, so both hold the same
+    pixels.
+
+    Example:
+        >>> uint8_transform(8)(Image.new("RGB", (16, 12))).shape
+        torch.Size([3, 8, 8])
+    """
+    return _UInt8Transform(image_size)
+
+
+class _UInt8Transform:
+    """See `uint8_transform`; images already at the size skip the resizing.
+
+    Resizing to the same size and center-cropping the whole image leave the
+    pixels as they are, but torchvision's transforms cost as much per image as
+    decoding a CIFAR-10 JPEG, so they are skipped when there is nothing to do.
+    """
+
+    def __init__(self, image_size: int | None) -> None:
+        self.image_size = image_size
+        self.resize = v2.Compose([*resize_and_crop(image_size), v2.PILToTensor()])
+
+    def __call__(self, image: Image.Image) -> Tensor:
+        size = self.image_size
+        if size is not None and image.size != (size, size):
+            return self.resize(image)
+        pixels = torch.from_numpy(np.array(image))  # (H, W, C), or (H, W) if gray
+        return pixels.permute(2, 0, 1) if pixels.ndim == 3 else pixels[None]
 
 
 def split_item(item: Any) -> tuple[Any, int]:

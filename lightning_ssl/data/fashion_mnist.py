@@ -22,11 +22,6 @@ from lightning_ssl.data.idx import FASHION_MNIST_FILES, locate_idx_files
 Layout = Literal["torchvision", "idx"]
 
 
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lightning_ssl"
-
-
 def _has_raw_files(folder: Path) -> bool:
     """Whether torchvision's FashionMNIST would find its unzipped files here."""
     return all((folder / name).is_file() for name in FASHION_MNIST_FILES.values())
@@ -117,8 +112,9 @@ class FashionMNISTDataModule(SSLDataModule):
         root: The torchvision root or the folder of IDX files.
         download: Download the torchvision files into ``root`` if missing (in
             :meth:`prepare_data`).
-        cache_dir: Where to decompress IDX files; None uses
-            ``$XDG_CACHE_HOME/lightning_ssl`` (by default ``~/.cache/lightning_ssl``).
+        cache_dir: Where to decompress IDX files (and, with ``cache=True``, to
+            keep the decoded images); None uses ``$XDG_CACHE_HOME/lightning_ssl``
+            (by default ``~/.cache/lightning_ssl``).
         image_size: Side of the square training and evaluation images.
         **kwargs: Further arguments of :class:`SSLDataModule`, such as
             ``transform``, ``batch_size`` or ``channels``.
@@ -166,35 +162,41 @@ class FashionMNISTDataModule(SSLDataModule):
             val_dataset=None,
             image_size=image_size,
             num_classes=10,
+            cache_dir=cache_dir,
             **kwargs,
         )
         self.root = Path(root).expanduser()
         self.download = download
         self.layout = detect_fashion_mnist_layout(self.root, download)
 
-        # Key the cache by the source folder so that two sources never mix.
-        cache = Path(cache_dir).expanduser() if cache_dir else _default_cache_dir()
+        # IDX files are decompressed below cache_dir, in a folder keyed by the
+        # source folder so that two sources never mix.
         digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:12]
-        self.cache_dir = cache / f"fashion_mnist-{digest}"
+        self.unpack_dir = self.cache_dir / f"fashion_mnist-{digest}"
 
     @property
     def torchvision_root(self) -> Path:
         """The root passed to torchvision's ``FashionMNIST``."""
-        return self.root if self.layout == "torchvision" else self.cache_dir
+        return self.root if self.layout == "torchvision" else self.unpack_dir
 
     @override
     def prepare_data(self) -> None:
-        """Download the torchvision files, or decompress the IDX files once."""
+        """Download the torchvision files, or decompress the IDX files once.
+
+        With ``cache=True`` the images are then decoded into the cache (see
+        :class:`SSLDataModule`).
+        """
         if self.layout == "torchvision" and self.download:
             FashionMNIST(self.root, train=True, download=True)
         elif self.layout == "idx":
-            unpack_idx_files(self.root, self.cache_dir / "FashionMNIST" / "raw")
+            unpack_idx_files(self.root, self.unpack_dir / "FashionMNIST" / "raw")
+        super().prepare_data()
 
     @override
     def _load_datasets(self) -> tuple[Dataset[Any], Dataset[Any] | None]:
         # Without a Trainer nobody called prepare_data; unpacking is idempotent.
         if self.layout == "idx":
-            unpack_idx_files(self.root, self.cache_dir / "FashionMNIST" / "raw")
+            unpack_idx_files(self.root, self.unpack_dir / "FashionMNIST" / "raw")
         try:
             return (
                 FashionMNIST(self.torchvision_root, train=True),

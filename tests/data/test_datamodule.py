@@ -7,18 +7,20 @@ import numpy as np
 import pytest
 import torch
 from lightly.transforms import DINOTransform
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Callback, LightningModule, Trainer
 from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
+from lightning_ssl import keys, methods
 from lightning_ssl.data import (
     ArrayImageDataset,
     ImageFolderDataset,
     SSLDataModule,
     load_fashion_mnist_sample,
 )
+from lightning_ssl.transforms import batched_transform_for
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*does not have many workers:UserWarning",
@@ -486,3 +488,59 @@ def test_on_after_batch_transfer_without_trainer() -> None:
     workers = SSLDataModule(dataset, transform=TwoViews(8))
     batch = ([images.float()], targets)
     assert workers.on_after_batch_transfer(batch, 0) is batch
+
+
+class ViewRecorder(Callback):
+    """Keeps the training batches as the model receives them, views made."""
+
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self.batches.append(batch)
+
+
+@pytest.mark.parametrize("method", ["SimCLR", "BYOL", "VICReg"])
+def test_device_path_asks_lightning_ssl_methods(
+    cifar10_subset: Path, tmp_path: Path, method: str
+) -> None:
+    method_class = getattr(methods, method)
+    if (
+        method_class.default_batch_transform
+        is methods.SSLMethod.default_batch_transform
+    ):
+        pytest.skip(f"{method} does not define default_batch_transform yet")
+    model = method_class("narrow_resnet18", cifar_stem=True, batch_size=16)
+    datamodule = make_datamodule(
+        cifar10_subset,
+        transform=None,
+        augment_on="device",
+        image_size=32,
+        batch_size=16,
+        cache=True,
+        cache_dir=tmp_path,
+    )
+    recorder = ViewRecorder()
+    trainer = Trainer(
+        accelerator="cpu",
+        max_steps=2,
+        limit_val_batches=0,
+        callbacks=[recorder],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=datamodule)
+
+    transform = datamodule._training_transform()
+    assert isinstance(transform, batched_transform_for(method))
+    assert len(recorder.batches) == 2
+    for views, targets in recorder.batches:
+        assert len(views) >= 2
+        assert [tuple(view.shape) for view in views[:2]] == [(16, 3, 32, 32)] * 2
+        assert views[0].dtype == torch.float32
+        assert targets.shape == (16,)
+    assert torch.isfinite(trainer.callback_metrics[keys.TRAIN_LOSS])

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
+from torchvision.transforms import v2
 
 from lightning_ssl.data import (
     ArrayImageDataset,
@@ -14,7 +15,13 @@ from lightning_ssl.data import (
     TransformDataset,
     dataset_targets,
 )
-from lightning_ssl.data.datasets import dataset_classes, split_item, to_pil
+from lightning_ssl.data.datasets import (
+    dataset_classes,
+    resize_and_crop,
+    split_item,
+    to_pil,
+    uint8_transform,
+)
 
 
 def save_image(path: Path, size: tuple[int, int] = (8, 8), mode: str = "RGB") -> None:
@@ -137,3 +144,26 @@ def test_transform_dataset_applies_transform_after_channel_conversion() -> None:
     assert len(dataset) == 2
     assert dataset[1] == ("RGB", 6)
     assert dataset.targets.tolist() == [5, 6]
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "image_size"),
+    [
+        ("RGB", (32, 32), 32),  # already at the size: resizing is skipped
+        ("L", (32, 32), 32),
+        ("RGB", (32, 32), None),
+        ("RGB", (40, 30), 24),  # resized and cropped by torchvision
+        ("L", (30, 40), 24),
+        ("RGB", (32, 32), 16),
+    ],
+)
+def test_uint8_transform_matches_torchvision(
+    mode: str, size: tuple[int, int], image_size: int | None
+) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3))
+    image = Image.fromarray(pixels.astype(np.uint8)).convert(mode)
+    reference = v2.Compose([*resize_and_crop(image_size), v2.PILToTensor()])
+
+    output = uint8_transform(image_size)(image)
+    assert output.dtype == torch.uint8
+    assert torch.equal(output, reference(image))
