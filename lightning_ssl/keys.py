@@ -63,3 +63,15 @@ def collapse(metric: str, source: str) -> str:
 
 COLLAPSE_RANKME = "collapse/rankme"
 COLLAPSE_STATUS = "collapse/status"
+
+TRAIN_TEACHER_TEMPERATURE = "train/teacher_temperature"
+
+VAL_EMBEDDINGS = "val/embeddings"
+"""Image key of the 2-D projection of validation embeddings."""
+
+BENCHMARK_TRAIN_IMAGES_PER_S = "benchmark/train_images_per_s"
+"""Source images per second of a training run (each counted once, all views)."""
+BENCHMARK_PEAK_RSS_MIB = "benchmark/peak_rss_mib"
+"""Peak resident memory of a benchmark row's process, in MiB."""
+BENCHMARK_WALL_S = "benchmark/wall_s"
+"""Wall time of a benchmark row, training and evaluation, in seconds."""

@@ -1,18 +1,16 @@
 """`SSLMethod`: the LightningModule every self-supervised method builds on."""
 
-import copy
-import math
-from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any
 
-from lightly.models.utils import deactivate_requires_grad, update_momentum
-from lightly.utils.scheduler import CosineWarmupScheduler, cosine_schedule
+import torch
+from lightly.models.utils import update_momentum
+from lightly.utils.scheduler import CosineWarmupScheduler
 from lightning import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from typing_extensions import NotRequired, override
+from typing_extensions import override
 
 from lightning_ssl import keys
 from lightning_ssl.backbones import (
@@ -24,33 +22,25 @@ from lightning_ssl.methods.optim import (
     LR_SCALINGS,
     OPTIMIZERS,
     build_optimizer,
+    loader_batch_size,
     parameter_groups,
     scaled_lr,
+    steps_per_epoch,
 )
+from lightning_ssl.methods.schedules import cosine_at
+from lightning_ssl.methods.teacher import frozen_copy
+from lightning_ssl.methods.types import (
+    BatchTransform,
+    MultiViewTransform,
+    Projection,
+    StepOutput,
+    Views,
+)
+from lightning_ssl.methods.vit import backbone_features
 from lightning_ssl.validation import check_choice, check_positive_int, check_range
-
-Views = list[Tensor]
-MultiViewTransform = Callable[[Any], list[Tensor]]
-BatchTransform = Callable[[Tensor], list[Tensor]]
-
 
 # Checkpoint entry naming the method class, e.g. "lightning_ssl.methods.SimCLR".
 METHOD_CLASS_KEY = "lightning_ssl_method"
-
-
-class StepOutput(TypedDict):
-    """What `SSLMethod.training_step` returns; callbacks read it.
-
-    ``features`` are the backbone features `(B, D)` of the first view and
-    ``projections`` the head outputs `(B, P)` the loss saw for that view, both
-    detached. Collapse monitors and online probes use them without another
-    forward pass.
-    """
-
-    loss: Tensor
-    features: Tensor
-    projections: NotRequired[Tensor]
-    targets: NotRequired[Tensor]
 
 
 class SSLMethod(LightningModule):
@@ -58,10 +48,12 @@ class SSLMethod(LightningModule):
 
     It owns what all methods share: the backbone, ``embed`` (what evaluation
     callbacks use), optimizers with batch-scaled learning rate and warmup-cosine
-    schedule, and teacher networks updated by an exponential moving average.
-    A method adds its heads in ``__init__`` and implements :meth:`compute_loss`;
-    a user subclass overrides one of the ``build_*`` hooks, ``compute_loss`` or
-    :meth:`default_transform`.
+    schedule, teacher networks updated by an exponential moving average, the
+    wiring backbone -> projection head -> predictor (:meth:`project`,
+    :meth:`project_teacher`) and modules kept frozen for the first epochs
+    (:meth:`freeze_early`). A method adds its heads in ``__init__`` and
+    implements :meth:`compute_loss`; a user subclass overrides one of the
+    ``build_*`` hooks, ``compute_loss`` or :meth:`default_transform`.
 
     A training batch is ``(views, targets)``: ``views`` a list of `(B, C, H, W)`
     tensors (one per augmented view; sizes may differ for multi-crop) and
@@ -85,7 +77,10 @@ class SSLMethod(LightningModule):
         lr_scaling: ``"linear"``, ``"sqrt"`` or ``"none"``.
         reference_batch_size: Batch size at which ``lr`` applies.
         weight_decay: Weight decay; biases, norms and tokens get none.
+        weight_decay_end: Weight decay at the last step, reached on a cosine
+            schedule from ``weight_decay`` (DINO); constant when ``None``.
         momentum: Momentum of SGD and LARS.
+        betas: Adam betas of AdamW.
         warmup_epochs: Epochs of linear learning-rate warmup before the cosine
             decay (fractions allowed).
         min_lr_ratio: Final learning rate as a fraction of the peak.
@@ -97,6 +92,10 @@ class SSLMethod(LightningModule):
         sync_batchnorm: Convert batch norms to synchronised ones. ``None``: only
             when training on more than one GPU.
 
+    Raises:
+        ValueError: If an argument is not an allowed choice or out of range.
+        TypeError: If ``backbone`` is neither a name nor a module.
+
     Example:
         >>> import torch
         >>> from lightning_ssl.methods import SimCLR
@@ -104,6 +103,11 @@ class SSLMethod(LightningModule):
         >>> model.embed(torch.randn(4, 3, 32, 32)).shape
         torch.Size([4, 128])
     """
+
+    # Set by methods that have them; see `project` and `project_teacher`.
+    projection_head: nn.Module
+    teacher_backbone: nn.Module
+    teacher_projection_head: nn.Module
 
     def __init__(
         self,
@@ -118,7 +122,9 @@ class SSLMethod(LightningModule):
         lr_scaling: str = "linear",
         reference_batch_size: int = 256,
         weight_decay: float = 1e-4,
+        weight_decay_end: float | None = None,
         momentum: float = 0.9,
+        betas: tuple[float, float] = (0.9, 0.999),
         warmup_epochs: float = 10.0,
         min_lr_ratio: float = 0.0,
         teacher_momentum: float = 0.99,
@@ -131,6 +137,8 @@ class SSLMethod(LightningModule):
         check_choice("lr_scaling", lr_scaling, LR_SCALINGS)
         check_range("lr", lr, low=0.0, low_open=True)
         check_range("weight_decay", weight_decay, low=0.0)
+        if weight_decay_end is not None:
+            check_range("weight_decay_end", weight_decay_end, low=0.0)
         check_range("warmup_epochs", warmup_epochs, low=0.0)
         check_range("min_lr_ratio", min_lr_ratio, low=0.0, high=1.0)
         check_range("teacher_momentum", teacher_momentum, low=0.0, high=1.0)
@@ -145,7 +153,9 @@ class SSLMethod(LightningModule):
         if pretrained is not None:
             load_backbone_weights(self.backbone, pretrained)
         self.feature_dim = feature_dim or infer_feature_dim(self.backbone)
+        self.predictor: nn.Module | None = None
         self._teacher_pairs: list[tuple[nn.Module, nn.Module]] = []
+        self._frozen_early: list[tuple[nn.Module, float]] = []
 
     def build_backbone(
         self, backbone: str | nn.Module, cifar_stem: bool, kwargs: dict[str, Any]
@@ -165,14 +175,37 @@ class SSLMethod(LightningModule):
         """Backbone features of `(B, C, H, W)` images, as `(B, D)`.
 
         This is the representation that evaluation callbacks (kNN, linear
-        probes, embedding plots) and downstream users consume.
+        probes, embedding plots) and downstream users consume. A torchvision ViT
+        accepts any image side that is a multiple of its patch size.
         """
-        return self.backbone(images).flatten(1)
+        return backbone_features(self.backbone, images)
 
     @override
     def forward(self, images: Tensor) -> Tensor:
         """Same as :meth:`embed`."""
         return self.embed(images)
+
+    def project(self, images: Tensor) -> Projection:
+        """Backbone, ``projection_head`` and, if the method has one, ``predictor``.
+
+        Args:
+            images: `(B, C, H, W)` images.
+        """
+        features = self.embed(images)
+        z = self.projection_head(features)
+        p = self.predictor(z) if self.predictor is not None else None
+        return Projection(features, z, p)
+
+    @torch.no_grad()
+    def project_teacher(self, images: Tensor) -> Tensor:
+        """Projection `(B, P)` by the EMA teacher of backbone and projection head.
+
+        Methods with a teacher create ``teacher_backbone`` and
+        ``teacher_projection_head`` with :meth:`make_teacher`.
+        """
+        features = backbone_features(self.teacher_backbone, images)
+        projections: Tensor = self.teacher_projection_head(features)
+        return projections
 
     def compute_loss(self, views: Views) -> StepOutput:
         """The method's loss on a list of augmented views.
@@ -211,43 +244,82 @@ class SSLMethod(LightningModule):
             "to the datamodule or use `augment_on='workers'`."
         )
 
-    def make_teacher(self, student: nn.Module) -> nn.Module:
+    def make_teacher(
+        self, student: nn.Module, blank: nn.Module | None = None
+    ) -> nn.Module:
         """Copy ``student`` into a frozen teacher that follows it by EMA.
 
         The teacher is updated once per optimizer step, after the step, with
         the momentum from :meth:`teacher_momentum_at` (BYOL, Grill et al., 2020,
         Sec. 3.1). Assign the result to an attribute so that it is saved.
+
+        Args:
+            student: The module to follow.
+            blank: A new module of the same architecture to load the student's
+                weights into, for modules that cannot be deep-copied (those with
+                ``torch.nn.utils.weight_norm``, such as DINO's head).
         """
-        teacher = copy.deepcopy(student)
-        deactivate_requires_grad(teacher)
+        teacher = frozen_copy(student, blank)
         self._teacher_pairs.append((student, teacher))
         return teacher
 
+    def freeze_early(self, module: nn.Module, epochs: float) -> None:
+        """Keep ``module`` fixed during the first ``epochs`` of training.
+
+        Its gradients are dropped before each optimizer step until then, so
+        neither the update nor weight decay touches it. SwAV freezes its
+        prototypes and DINO the last layer of its head for the first epoch,
+        which stabilises the start of training (Caron et al., 2020, Appendix A;
+        Caron et al., 2021, Sec. 3.1).
+        """
+        check_range("epochs", epochs, low=0.0)
+        self._frozen_early.append((module, epochs))
+
+    def steps_for_epochs(self, epochs: float) -> int:
+        """Number of optimizer steps in ``epochs`` epochs of the current run."""
+        return round(epochs * steps_per_epoch(self.trainer))
+
     def teacher_momentum_at(self, step: int) -> float:
         """EMA momentum at an optimizer step: cosine from start to end value."""
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        return cosine_schedule(
-            min(step, total),
-            total,
-            self.hparams["teacher_momentum"],
-            self.hparams["teacher_momentum_end"],
+        total = int(self.trainer.estimated_stepping_batches)
+        hp = self.hparams
+        return cosine_at(
+            step, total, hp["teacher_momentum"], hp["teacher_momentum_end"]
         )
 
     def after_optimizer_step(self, step: int) -> None:
         """Runs once per optimizer step, after it; updates teachers.
 
         Override to add per-step schedules (call ``super()``). With gradient
-        accumulation it runs once per accumulated step, not per batch.
+        accumulation it runs once per accumulated step, not per batch. It also
+        moves weight decay along its schedule when ``weight_decay_end`` is set.
 
         Args:
             step: Index of the optimizer step that just finished, from 0.
         """
-        if not self._teacher_pairs:
-            return
-        momentum = self.teacher_momentum_at(step)
-        for student, teacher in self._teacher_pairs:
-            update_momentum(student, teacher, momentum)
-        self.log(keys.TRAIN_MOMENTUM, momentum)
+        if self._teacher_pairs:
+            momentum = self.teacher_momentum_at(step)
+            for student, teacher in self._teacher_pairs:
+                update_momentum(student, teacher, momentum)
+            self.log(keys.TRAIN_MOMENTUM, momentum)
+
+        end = self.hparams["weight_decay_end"]
+        optimizer = self.optimizers(use_pl_optimizer=False)
+        if end is not None and isinstance(optimizer, Optimizer):
+            total = int(self.trainer.estimated_stepping_batches)
+            decay = cosine_at(step + 1, total, self.hparams["weight_decay"], end)
+            # The first group holds the decayed parameters (`parameter_groups`).
+            optimizer.param_groups[0]["weight_decay"] = decay
+            self.log(keys.TRAIN_WEIGHT_DECAY, decay)
+
+    @override
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        """Drop the gradients of modules registered with :meth:`freeze_early`."""
+        step = self.trainer.global_step
+        for module, epochs in self._frozen_early:
+            if step < self.steps_for_epochs(epochs):
+                for parameter in module.parameters():
+                    parameter.grad = None
 
     @override
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
@@ -312,7 +384,7 @@ class SSLMethod(LightningModule):
 
     def global_batch_size(self) -> int:
         """Samples per optimizer step: per-device batch x devices x accumulation."""
-        per_device = self.hparams["batch_size"] or _loader_batch_size(self.trainer)
+        per_device = self.hparams["batch_size"] or loader_batch_size(self.trainer)
         trainer = self.trainer
         return per_device * trainer.world_size * trainer.accumulate_grad_batches
 
@@ -332,10 +404,10 @@ class SSLMethod(LightningModule):
         )
 
         groups = parameter_groups(self.trainable_modules(), hp["weight_decay"])
-        optimizer = build_optimizer(hp["optimizer"], groups, lr, hp["momentum"])
-        warmup_steps = min(
-            round(hp["warmup_epochs"] * _steps_per_epoch(self.trainer)), total_steps
+        optimizer = build_optimizer(
+            hp["optimizer"], groups, lr, hp["momentum"], tuple(hp["betas"])
         )
+        warmup_steps = min(self.steps_for_epochs(hp["warmup_epochs"]), total_steps)
         scheduler = CosineWarmupScheduler(
             optimizer,
             warmup_epochs=warmup_steps,
@@ -352,29 +424,6 @@ class SSLMethod(LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
-
-
-def _loader_batch_size(trainer: Any) -> int:
-    loader = trainer.train_dataloader
-    size = getattr(loader, "batch_size", None)
-    if size is None:
-        size = getattr(getattr(loader, "batch_sampler", None), "batch_size", None)
-    if not isinstance(size, int):
-        raise ValueError(
-            "Could not read the per-device batch size from the training loader "
-            f"({type(loader).__name__}); pass `batch_size` to the method for "
-            "learning-rate scaling."
-        )
-    return size
-
-
-def _steps_per_epoch(trainer: Any) -> float:
-    batches = trainer.num_training_batches
-    if math.isinf(batches):
-        return float(trainer.estimated_stepping_batches) / max(
-            trainer.max_epochs or 1, 1
-        )
-    return batches / trainer.accumulate_grad_batches
 
 
 def is_small_image(image_size: int) -> bool:

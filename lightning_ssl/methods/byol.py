@@ -2,20 +2,14 @@
 
 from typing import Any
 
-import torch
 from lightly.loss import NegativeCosineSimilarity
 from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
 from lightly.transforms import BYOLTransform, BYOLView1Transform, BYOLView2Transform
 from torch import nn
 from typing_extensions import override
 
-from lightning_ssl.methods.base import (
-    MultiViewTransform,
-    SSLMethod,
-    StepOutput,
-    Views,
-    is_small_image,
-)
+from lightning_ssl.methods.base import SSLMethod, is_small_image
+from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
 
 
 class BYOL(SSLMethod):
@@ -37,6 +31,9 @@ class BYOL(SSLMethod):
         weight_decay: See :class:`SSLMethod`.
         teacher_momentum: See :class:`SSLMethod`.
         **kwargs: Further :class:`SSLMethod` arguments.
+
+    Raises:
+        ValueError: If an argument is not an allowed choice or out of range.
 
     Example:
         >>> import torch
@@ -93,35 +90,37 @@ class BYOL(SSLMethod):
         """Negative cosine similarity between prediction and teacher projection."""
         return NegativeCosineSimilarity()
 
-    @torch.no_grad()
-    def teacher_projection(self, images: torch.Tensor) -> torch.Tensor:
-        """The teacher's projection `(B, P)` of `(B, C, H, W)` images."""
-        features = self.teacher_backbone(images).flatten(1)
-        return self.teacher_projection_head(features)
-
     @override
     def compute_loss(self, views: Views) -> StepOutput:
         """Symmetrised loss: each view's prediction against the other's target."""
         x0, x1 = views[:2]
-        features = self.embed(x0)
-        z0 = self.projection_head(features)
-        z1 = self.projection_head(self.embed(x1))
-        p0, p1 = self.predictor(z0), self.predictor(z1)
+        features, z0, p0 = self.project(x0)
+        _, _, p1 = self.project(x1)
+        assert p0 is not None and p1 is not None
 
         # The teacher's outputs are targets only: no gradient flows into them.
-        t0, t1 = self.teacher_projection(x0), self.teacher_projection(x1)
+        t0, t1 = self.project_teacher(x0), self.project_teacher(x1)
         loss = 0.5 * (self.criterion(p0, t1) + self.criterion(p1, t0))
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
     @override
     def default_transform(self, image_size: int) -> MultiViewTransform:
         """lightly's asymmetric BYOL views; no blur on CIFAR-sized images."""
-        if not is_small_image(image_size):
-            return BYOLTransform(
-                BYOLView1Transform(input_size=image_size),
-                BYOLView2Transform(input_size=image_size),
-            )
+        return byol_transform(image_size)
+
+
+def byol_transform(image_size: int) -> MultiViewTransform:
+    """lightly's two asymmetric BYOL views (Grill et al., 2020, Table 6).
+
+    The first view is always blurred, the second rarely and sometimes
+    solarised; on CIFAR-sized images neither is blurred.
+    """
+    if not is_small_image(image_size):
         return BYOLTransform(
-            BYOLView1Transform(input_size=image_size, gaussian_blur=0.0),
-            BYOLView2Transform(input_size=image_size, gaussian_blur=0.0),
+            BYOLView1Transform(input_size=image_size),
+            BYOLView2Transform(input_size=image_size),
         )
+    return BYOLTransform(
+        BYOLView1Transform(input_size=image_size, gaussian_blur=0.0),
+        BYOLView2Transform(input_size=image_size, gaussian_blur=0.0),
+    )

@@ -125,3 +125,41 @@ def build_optimizer(
     if name == "adamw":
         return AdamW(groups, lr=lr, betas=betas)
     raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {name!r}.")
+
+
+def loader_batch_size(trainer: Any) -> int:
+    """Per-device batch size of the trainer's training loader.
+
+    Raises:
+        ValueError: If the loader does not expose its batch size.
+    """
+    _set_up_train_data(trainer)
+    loader = trainer.train_dataloader
+    size = getattr(loader, "batch_size", None)
+    if size is None:
+        size = getattr(getattr(loader, "batch_sampler", None), "batch_size", None)
+    if not isinstance(size, int):
+        raise ValueError(
+            "Could not read the per-device batch size from the training loader "
+            f"({type(loader).__name__}); pass `batch_size` to the method for "
+            "learning-rate scaling."
+        )
+    return size
+
+
+def steps_per_epoch(trainer: Any) -> float:
+    """Optimizer steps per epoch: loader batches over accumulated batches."""
+    _set_up_train_data(trainer)
+    batches = trainer.num_training_batches
+    if math.isinf(batches):
+        return float(trainer.estimated_stepping_batches) / max(
+            trainer.max_epochs or 1, 1
+        )
+    return float(batches / trainer.accumulate_grad_batches)
+
+
+def _set_up_train_data(trainer: Any) -> None:
+    # Lightning loads the training data lazily; when only `max_steps` bounds
+    # the run, `estimated_stepping_batches` does not load it either.
+    if trainer.train_dataloader is None:
+        trainer.fit_loop.setup_data()

@@ -1,21 +1,22 @@
 """SimCLR: contrastive learning between two augmented views of each image."""
 
+from functools import partial
 from typing import Any
 
-from lightly.loss import NTXentLoss
+import torch
+from lightly.loss import DCLLoss, NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
+from lightly.models.utils import concat_all_gather
 from lightly.transforms import SimCLRTransform
-from torch import nn
+from lightly.utils import dist
+from torch import Tensor, nn
 from typing_extensions import override
 
-from lightning_ssl.methods.base import (
-    MultiViewTransform,
-    SSLMethod,
-    StepOutput,
-    Views,
-    is_small_image,
-)
-from lightning_ssl.validation import check_range
+from lightning_ssl.methods.base import SSLMethod, is_small_image
+from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.validation import check_choice, check_range
+
+LOSSES = ("ntxent", "dcl", "dclw")
 
 
 class SimCLR(SSLMethod):
@@ -28,15 +29,25 @@ class SimCLR(SSLMethod):
     10 warmup epochs, a 2-layer projection head to 128 dimensions and
     temperature 0.1; CIFAR-10 recipes use temperature 0.5 (Appendix B.9).
 
+    ``loss="dcl"`` gives Decoupled Contrastive Learning (Yeh et al., 2022,
+    https://arxiv.org/abs/2110.06848), which drops the positive pair from the
+    denominator of NT-Xent and so depends less on large batches; ``"dclw"``
+    adds its von Mises-Fisher weighting of the positive term (sigma 0.5).
+
     Args:
         backbone: Backbone name or module, see :class:`SSLMethod`.
-        temperature: Softmax temperature of the NT-Xent loss.
+        loss: ``"ntxent"``, ``"dcl"`` or ``"dclw"``.
+        temperature: Softmax temperature of the loss.
+        dclw_sigma: Scale of the DCLW weighting function.
         projection_hidden_dim: Hidden width of the projection head.
         projection_dim: Output dimension of the projection head.
         optimizer: See :class:`SSLMethod`.
         lr: See :class:`SSLMethod`.
         weight_decay: See :class:`SSLMethod`.
         **kwargs: Further :class:`SSLMethod` arguments.
+
+    Raises:
+        ValueError: If an argument is not an allowed choice or out of range.
 
     Example:
         >>> import torch
@@ -51,7 +62,9 @@ class SimCLR(SSLMethod):
         self,
         backbone: str | nn.Module = "resnet18",
         *,
+        loss: str = "ntxent",
         temperature: float = 0.1,
+        dclw_sigma: float = 0.5,
         projection_hidden_dim: int = 2048,
         projection_dim: int = 128,
         optimizer: str = "lars",
@@ -59,7 +72,9 @@ class SimCLR(SSLMethod):
         weight_decay: float = 1e-6,
         **kwargs: Any,
     ) -> None:
+        check_choice("loss", loss, LOSSES)
         check_range("temperature", temperature, low=0.0, low_open=True)
+        check_range("dclw_sigma", dclw_sigma, low=0.0, low_open=True)
         super().__init__(
             backbone, optimizer=optimizer, lr=lr, weight_decay=weight_decay, **kwargs
         )
@@ -75,16 +90,26 @@ class SimCLR(SSLMethod):
         )
 
     def build_criterion(self) -> nn.Module:
-        """The loss on two `(B, P)` projections; override to try another."""
-        return NTXentLoss(self.hparams["temperature"], gather_distributed=True)
+        """The loss on two `(B, P)` projections; override to try another.
+
+        All three losses take their negatives from the batches of all ranks.
+        """
+        temperature = self.hparams["temperature"]
+        if self.hparams["loss"] == "dcl":
+            return DCLLoss(temperature, gather_distributed=True)
+        if self.hparams["loss"] == "dclw":
+            weights = partial(
+                global_mises_fisher_weights, sigma=self.hparams["dclw_sigma"]
+            )
+            return DCLLoss(temperature, weight_fn=weights, gather_distributed=True)
+        return NTXentLoss(temperature, gather_distributed=True)
 
     @override
     def compute_loss(self, views: Views) -> StepOutput:
-        """NT-Xent loss between the projections of the two views."""
+        """Contrastive loss between the projections of the two views."""
         x0, x1 = views[:2]
-        features = self.embed(x0)
-        z0 = self.projection_head(features)
-        z1 = self.projection_head(self.embed(x1))
+        features, z0, _ = self.project(x0)
+        _, z1, _ = self.project(x1)
         loss = self.criterion(z0, z1)
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
@@ -93,3 +118,26 @@ class SimCLR(SSLMethod):
         """lightly's SimCLR augmentations; no blur on CIFAR-sized images."""
         blur = 0.0 if is_small_image(image_size) else 0.5
         return SimCLRTransform(input_size=image_size, gaussian_blur=blur)
+
+
+def global_mises_fisher_weights(z0: Tensor, z1: Tensor, sigma: float = 0.5) -> Tensor:
+    """DCLW's weights `(B,)` of the positive pairs, normalised over all ranks.
+
+    ``w_i = 2 - N * softmax_i(<z0_i, z1_i> / sigma)`` over the N pairs of the
+    global batch (Yeh et al., 2022, Sec. 4). lightly's ``DCLWLoss`` normalises
+    over each rank's batch, which changes the weights under DDP; this gathers
+    the similarities first and returns this rank's slice.
+
+    Example:
+        >>> import torch
+        >>> z = torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
+        >>> global_mises_fisher_weights(z, z).round(decimals=4).tolist()
+        [1.0, 1.0, 1.0, 1.0]
+    """
+    similarity = (z0.detach() * z1.detach()).sum(dim=1) / sigma  # (B,)
+    if dist.world_size() == 1:
+        return 2 - len(similarity) * torch.softmax(similarity, dim=0)
+    everyone = concat_all_gather(similarity)  # (world_size * B,)
+    weights = 2 - len(everyone) * torch.softmax(everyone, dim=0)
+    start = dist.rank() * len(similarity)
+    return weights[start : start + len(similarity)]

@@ -8,13 +8,8 @@ from lightly.transforms import VICRegTransform
 from torch import nn
 from typing_extensions import override
 
-from lightning_ssl.methods.base import (
-    MultiViewTransform,
-    SSLMethod,
-    StepOutput,
-    Views,
-    is_small_image,
-)
+from lightning_ssl.methods.base import SSLMethod, is_small_image
+from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
 from lightning_ssl.validation import check_range
 
 
@@ -39,6 +34,9 @@ class VICReg(SSLMethod):
         lr: See :class:`SSLMethod`.
         weight_decay: See :class:`SSLMethod`.
         **kwargs: Further :class:`SSLMethod` arguments.
+
+    Raises:
+        ValueError: If an argument is not an allowed choice or out of range.
 
     Example:
         >>> import torch
@@ -97,9 +95,8 @@ class VICReg(SSLMethod):
     def compute_loss(self, views: Views) -> StepOutput:
         """VICReg loss between the embeddings of the two views."""
         x0, x1 = views[:2]
-        features = self.embed(x0)
-        z0 = self.projection_head(features)
-        z1 = self.projection_head(self.embed(x1))
+        features, z0, _ = self.project(x0)
+        _, z1, _ = self.project(x1)
         loss = self.criterion(z0, z1)
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
