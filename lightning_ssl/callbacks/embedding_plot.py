@@ -249,7 +249,7 @@ def draw_embeddings(
     axes = figure.add_subplot()
     classes = sorted(int(label) for label in np.unique(targets))
     # Smaller points for more of them, so that dense plots stay readable.
-    point_size = float(np.clip(4000 / max(len(coordinates), 1), 3, 30))
+    point_size = float(np.clip(8000 / max(len(coordinates), 1), 3, 30))
     palette = _palette(max(classes, default=0) + 1)
     for label in classes:
         chosen = targets == label

@@ -1,5 +1,6 @@
 """`SSLMethod`: the LightningModule every self-supervised method builds on."""
 
+import inspect
 from typing import Any
 
 import torch
@@ -37,6 +38,12 @@ from lightning_ssl.methods.types import (
     Views,
 )
 from lightning_ssl.methods.vit import backbone_features
+from lightning_ssl.transforms import (
+    BatchedBYOLTransform,
+    BatchedBYOLView1Transform,
+    BatchedBYOLView2Transform,
+    batched_transform_for,
+)
 from lightning_ssl.validation import check_choice, check_positive_int, check_range
 
 # Checkpoint entry naming the method class, e.g. "lightning_ssl.methods.SimCLR".
@@ -239,10 +246,33 @@ class SSLMethod(LightningModule):
         Args:
             image_size: Side of the (square) training images.
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} has no batched transform; pass `batch_transform` "
-            "to the datamodule or use `augment_on='workers'`."
-        )
+        # The batched recipes share the lightly transforms' arguments, so the
+        # per-sample default names the recipe; only single-size recipes can be
+        # built from `input_size` alone (multi-crop ones need their crop sizes).
+        per_sample = self.default_transform(image_size)
+        try:
+            recipe = batched_transform_for(per_sample)
+        except ValueError as error:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no batched transform ({error}); pass "
+                "`batch_transform` to the datamodule or use `augment_on='workers'`."
+            ) from error
+        if recipe is BatchedBYOLTransform:
+            blur = {"gaussian_blur": 0.0} if is_small_image(image_size) else {}
+            return BatchedBYOLTransform(
+                BatchedBYOLView1Transform(input_size=image_size, **blur),
+                BatchedBYOLView2Transform(input_size=image_size, **blur),
+            )
+        parameters = inspect.signature(recipe).parameters
+        if "input_size" not in parameters:
+            raise NotImplementedError(
+                f"{type(self).__name__}'s default transform is multi-crop; pass a "
+                f"configured {recipe.__name__} as `batch_transform`."
+            )
+        kwargs: dict[str, Any] = {"input_size": image_size}
+        if "gaussian_blur" in parameters and is_small_image(image_size):
+            kwargs["gaussian_blur"] = 0.0
+        return recipe(**kwargs)
 
     def make_teacher(
         self, student: nn.Module, blank: nn.Module | None = None
