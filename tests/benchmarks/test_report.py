@@ -116,17 +116,24 @@ def test_rows_that_beat_both_baselines_pass() -> None:
 def test_failing_rows_are_listed_with_their_numbers() -> None:
     page = report.render_dataset(document(simclr_knn=0.25, simclr_1pct=0.2))
     assert "Rows that fail a criterion, and why:" in page
-    assert "- simclr: kNN 25.0 vs 30.0 at random init -> FAIL. 150 steps" in page
-    assert "loss 6.200 -> 5.900; RankMe 60.0 vs 60.0 at random init" in page
-    assert "linear 1% 20.0 vs 25.0 supervised on 1% -> FAIL" in page
+    assert (
+        "- **simclr** fails kNN 25.0 vs 30.0 at random init; linear 1% 20.0 vs "
+        "25.0 supervised on 1%. 150 steps (0.768 epochs); loss 6.200 -> 5.900"
+    ) in page
+    assert "RankMe 60.0 vs 60.0 at random init." in page
+    section = report.readme_section({"cifar10": document(simclr_knn=0.25)}, None)
+    assert "Rows failing a criterion (kNN above random init" in section
+    assert "1% linear above supervised on 1%): simclr;" in section
 
 
-def test_failure_notes_are_shown_only_while_the_row_fails(
+def test_failure_notes_quote_the_row_and_show_only_while_it_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(report.NOTES, ("cifar10", "simclr"), "Too few steps.")
-    assert "Too few steps." in report.render_dataset(document(simclr_knn=0.25))
-    assert "Too few steps." not in report.render_dataset(document())
+    note = "kNN {knn:.1f} of {random_knn:.1f}; loss ended at {loss_last:.2f}."
+    monkeypatch.setitem(report.NOTES, ("cifar10", "simclr"), note)
+    page = report.render_dataset(document(simclr_knn=0.25))
+    assert "kNN 25.0 of 30.0; loss ended at 5.90." in page
+    assert "loss ended at" not in report.render_dataset(document())
 
 
 def test_repeated_rows_report_their_difference() -> None:

@@ -59,7 +59,7 @@ def test_plot_of_cifar10_is_saved_in_the_run_folder(
     run.fit(small_model(), cifar_datamodule(cifar10_subset))
 
     (path,) = plot.paths
-    assert path == Path(run.log_dir) / "embeddings" / "pca_step000002.png"
+    assert path == Path(str(run.log_dir)) / "embeddings" / "pca_step000002.png"
     image = np.asarray(Image.open(path).convert("RGB"))
     assert image.shape == (720, 900, 3)  # 7.5 x 6 inches at 120 dpi
     # Coloured points, not a blank canvas: tab10's blue, orange, green...
@@ -139,7 +139,9 @@ def test_legend_names_the_classes_and_unknown_points() -> None:
     figure = draw_embeddings(
         coordinates, np.array([0, 1, 2, 2, -1, 0]), ["a", "b", "c"]
     )
-    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    legend = figure.axes[0].get_legend()
+    assert legend is not None
+    labels = [text.get_text() for text in legend.get_texts()]
     assert labels == ["unknown", "a", "b", "c"]
 
 

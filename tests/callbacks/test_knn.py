@@ -128,7 +128,7 @@ def test_evaluates_every_n_epochs_and_once_at_the_end(
     assert knn.steps == [epoch * steps_per_epoch for epoch in evaluated_after_epochs]
     # Logged at the last training step before each evaluation, as Lightning
     # logs epoch-end values.
-    with open(Path(run.log_dir) / "metrics.csv") as file:
+    with open(Path(str(run.log_dir)) / "metrics.csv") as file:
         rows = [row for row in csv.DictReader(file) if row[keys.VAL_KNN_TOP1]]
     assert [int(row["step"]) for row in rows] == [step - 1 for step in knn.steps]
 

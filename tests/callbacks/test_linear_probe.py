@@ -85,7 +85,7 @@ def test_results_are_logged_written_and_those_of_the_function(tmp_path: Path) ->
     assert list(expected) == [keys.val_linear_top1(0.25), keys.val_linear_top1(1.0)]
     assert expected[keys.val_linear_top1(1.0)] > 0.5  # chance is 1/4
 
-    assert evaluator.output_path == Path(run.log_dir) / "linear_probe.json"
+    assert evaluator.output_path == Path(str(run.log_dir)) / "linear_probe.json"
     written = json.loads(evaluator.output_path.read_text())
     assert written["metrics"] == expected
     assert written["settings"]["fractions"] == list(FRACTIONS)
@@ -93,7 +93,7 @@ def test_results_are_logged_written_and_those_of_the_function(tmp_path: Path) ->
 
     for name, value in expected.items():
         assert run.callback_metrics[name].item() == pytest.approx(value)
-    with open(Path(run.log_dir) / "metrics.csv") as file:
+    with open(Path(str(run.log_dir)) / "metrics.csv") as file:
         (row,) = [row for row in csv.DictReader(file) if row[keys.val_linear_top1(1.0)]]
     assert float(row[keys.val_linear_top1(0.25)]) == pytest.approx(
         expected[keys.val_linear_top1(0.25)]

@@ -1,18 +1,20 @@
 """Acceptance on real data: SimCLR beats its own random initialisation on CIFAR-10.
 
 A ``narrow_resnet18`` is pretrained by SimCLR for 150 steps of 256 images on
-2,000 CIFAR-10 training images (200 per class, about 19 epochs, under a minute
-of CPU time with batched augmentations), with the kNN and linear-probe
-callbacks attached. Its kNN top-1 and 10%-label linear-probe top-1 on 1,000
-test images must beat the same architecture at its random initialisation.
+5,000 CIFAR-10 training images (500 per class, about 8 epochs; 40 s of CPU time
+on one core with batched augmentations), with the kNN and linear-probe callbacks
+attached. Its kNN top-1 (k=200) and 10%-label linear-probe top-1 on 2,000 test
+images must beat the same architecture at the same random initialisation.
 
-Measured with seeds 0, 1, 2 (one CPU thread; gains in points):
+Measured with seeds 0, 1 and 2 (one torch thread), in percent:
 
-- kNN top-1 (k=200): 21.0 -> 28.4, 19.3 -> 29.1, 20.3 -> 27.5 (+7.2 to +9.8)
-- linear top-1, 10% of labels: 20.0 -> 25.3, 22.6 -> 27.1, 21.1 -> 26.6 (+4.5 to
-  +5.5)
+- kNN top-1: 23.3 -> 30.9, 25.2 -> 29.5, 21.8 -> 32.6 (gains 4.3 to 10.8)
+- linear top-1, 10% of the labels: 22.6 -> 28.9, 25.7 -> 29.3, 23.9 -> 29.8
+  (gains 3.6 to 6.3)
 
-The test asserts gains of at least 3 and 2 points, below every measured gain.
+The test (seed 0) asserts gains of at least 2 and 1.5 points, below every
+measured gain, since other thread counts round differently and so train like
+another seed.
 """
 
 import os
@@ -29,15 +31,15 @@ from lightning_ssl.evaluation import extract_features, knn_accuracy, linear_prob
 from lightning_ssl.methods import SimCLR
 from lightning_ssl.transforms import BatchedSimCLRTransform
 
-TRAIN_PER_CLASS, TEST_PER_CLASS = 200, 100
+TRAIN_PER_CLASS, TEST_PER_CLASS = 500, 200
 STEPS, BATCH_SIZE = 150, 256
-KNN_MARGIN, LINEAR_MARGIN = 0.03, 0.02
+KNN_MARGIN, LINEAR_MARGIN = 0.02, 0.015
 
 
 @pytest.fixture(scope="module")
-def cifar10_2000(cifar10_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 200 training and 100 test images of each class, as symlinks."""
-    root = tmp_path_factory.mktemp("cifar10_2000")
+def cifar10_5000(cifar10_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 500 training and 200 test images of each class, as symlinks."""
+    root = tmp_path_factory.mktemp("cifar10_5000")
     for split, count in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
         for class_dir in sorted((cifar10_dir / split).iterdir()):
             target = root / split / class_dir.name
@@ -48,8 +50,9 @@ def cifar10_2000(cifar10_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def simclr() -> SimCLR:
-    # SimCLR's CIFAR-10 temperature (Chen et al., 2020, Appendix B.9); SGD with a
-    # short warmup learns fastest in this budget (LARS gained less, see above).
+    # SimCLR's CIFAR-10 temperature (Chen et al., 2020, Appendix B.9). In this
+    # budget SGD gained more than LARS, and a warmup of 20 steps (one epoch) more
+    # than one of 10 (larger gains, smaller spread over seeds).
     return SimCLR(
         "narrow_resnet18",
         temperature=0.5,
@@ -57,13 +60,13 @@ def simclr() -> SimCLR:
         optimizer="sgd",
         lr=0.6,
         weight_decay=5e-4,
-        warmup_epochs=0.5,
+        warmup_epochs=1.0,
     )
 
 
-def test_simclr_beats_random_initialisation(cifar10_2000: Path, tmp_path: Path) -> None:
+def test_simclr_beats_random_initialisation(cifar10_5000: Path, tmp_path: Path) -> None:
     datamodule = CIFAR10DataModule(
-        cifar10_2000,
+        cifar10_5000,
         augment_on="device",
         batch_transform=BatchedSimCLRTransform(input_size=32, gaussian_blur=0.0),
         batch_size=BATCH_SIZE,

@@ -3,6 +3,7 @@
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -109,7 +110,7 @@ def _extract_on_rank(rank: int, world_size: int, port: int, folder: Path) -> Non
 def test_shards_gather_to_the_single_process_result(
     tmp_path: Path, world_size: int
 ) -> None:
-    context = mp.get_context("fork" if os.name == "posix" else "spawn")
+    context: Any = mp.get_context("fork" if os.name == "posix" else "spawn")
     port = _free_port()
     processes = [
         context.Process(
