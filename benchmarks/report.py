@@ -195,11 +195,14 @@ def note_fields(
         "linear_1pct": 100 * row[linear_key(0.01)],
         "rankme": row[RANKME],
     }
+    fields["images_per_s"] = row.get(IMAGES_PER_S, math.nan)
     if reference is not None:
         fields["random_knn"] = 100 * reference[KNN]
         fields["random_rankme"] = reference[RANKME]
+        fields["knn_gain"] = fields["knn"] - fields["random_knn"]
     if supervised is not None:
         fields["supervised_1pct"] = 100 * supervised[supervised_key(0.01)]
+        fields["supervised_gap"] = fields["supervised_1pct"] - fields["linear_1pct"]
     return fields
 
 

@@ -64,8 +64,9 @@ def infer_feature_dim(backbone: nn.Module, probe_size: int = 64) -> int:
     Raises:
         ValueError: If the forward pass fails.
     """
-    if isinstance(getattr(backbone, "output_dim", None), int):
-        return int(backbone.output_dim)
+    output_dim = getattr(backbone, "output_dim", None)
+    if isinstance(output_dim, int):
+        return output_dim
     if isinstance(backbone, VisionTransformer):
         return backbone.hidden_dim
 

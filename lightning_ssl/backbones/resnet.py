@@ -19,7 +19,7 @@ def _use_cifar_stem(model: resnet.ResNet) -> None:
 def _headless(model: resnet.ResNet, cifar_stem: bool) -> resnet.ResNet:
     if cifar_stem:
         _use_cifar_stem(model)
-    model.fc = nn.Identity()  # type: ignore[assignment]
+    model.fc = nn.Identity()
     return model
 
 

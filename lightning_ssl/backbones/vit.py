@@ -48,7 +48,7 @@ def vision_transformer(
         hidden_dim=hidden_dim,
         mlp_dim=4 * hidden_dim,
     )
-    vit.heads = nn.Identity()  # type: ignore[assignment]
+    vit.heads = nn.Identity()
     return vit
 
 

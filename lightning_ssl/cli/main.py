@@ -14,7 +14,6 @@ from pathlib import Path
 
 from lightning import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
-from typing_extensions import override
 
 from lightning_ssl.methods import SSLMethod
 
@@ -38,7 +37,6 @@ TOOLS = {
 class SSLCLI(LightningCLI):
     """LightningCLI that reports where the run's logs and checkpoints went."""
 
-    @override
     def after_fit(self) -> None:
         """Print the log folder and the checkpoint of the finished run."""
         trainer = self.trainer

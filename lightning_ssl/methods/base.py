@@ -258,10 +258,14 @@ class SSLMethod(LightningModule):
                 "`batch_transform` to the datamodule or use `augment_on='workers'`."
             ) from error
         if recipe is BatchedBYOLTransform:
-            blur = {"gaussian_blur": 0.0} if is_small_image(image_size) else {}
+            if not is_small_image(image_size):
+                return BatchedBYOLTransform(
+                    BatchedBYOLView1Transform(input_size=image_size),
+                    BatchedBYOLView2Transform(input_size=image_size),
+                )
             return BatchedBYOLTransform(
-                BatchedBYOLView1Transform(input_size=image_size, **blur),
-                BatchedBYOLView2Transform(input_size=image_size, **blur),
+                BatchedBYOLView1Transform(input_size=image_size, gaussian_blur=0.0),
+                BatchedBYOLView2Transform(input_size=image_size, gaussian_blur=0.0),
             )
         parameters = inspect.signature(recipe).parameters
         if "input_size" not in parameters:
