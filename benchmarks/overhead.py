@@ -15,9 +15,9 @@ held in memory (two 32x32 views of 256 images each), so data loading and
 augmentation are excluded. Repeats alternate (plain first, then Lightning
 first) so both see the same machine load; each times ``--steps`` steps after
 ``--warmup-steps``. The ratio is plain steps/s over lightning_ssl steps/s
-(above 1: the framework is slower), by wall time and by process CPU time; on a
-shared, oversubscribed machine the CPU-time ratio is the steadier of the two,
-as it does not count time spent waiting for a core.
+(above 1: the framework is slower), by wall time and by process CPU time, each
+from the median step duration of a run, which ignores the steps that other
+processes on a shared machine slowed down (the mean rates are in the JSON).
 
 ``--profile`` adds a third variant to every repeat, the same Lightning run
 with the Trainer's defaults (progress bar, default logger, checkpointing,
@@ -33,6 +33,7 @@ Results go to ``benchmarks/results/overhead.json``; ``report.py`` renders
 """
 
 import argparse
+import itertools
 import json
 import shlex
 import statistics
@@ -114,11 +115,25 @@ class Timer(L.Callback):
 
 
 def rates(wall: list[float], cpu: list[float], warmup: int) -> dict[str, float]:
-    """Steps per second by wall and CPU time, after ``warmup`` steps."""
-    steps = len(wall) - 1 - warmup
+    """Steps per second after ``warmup`` steps, from the median step duration.
+
+    The median of the per-step durations ignores steps slowed down by other
+    processes on a shared machine, which the mean over the run does not; both
+    are returned, by wall and by CPU time.
+
+    Example:
+        >>> rates([0.0, 1.0, 1.5, 2.0, 4.0], [0.0, 1.0, 1.5, 2.0, 2.5], warmup=1)
+        {'wall': 2.0, 'cpu': 2.0, 'wall_mean': 1.0, 'cpu_mean': 2.0}
+    """
+    wall, cpu = wall[warmup:], cpu[warmup:]
+    steps = len(wall) - 1
+    wall_steps = [end - start for start, end in itertools.pairwise(wall)]
+    cpu_steps = [end - start for start, end in itertools.pairwise(cpu)]
     return {
-        "wall": steps / (wall[-1] - wall[warmup]),
-        "cpu": steps / (cpu[-1] - cpu[warmup]),
+        "wall": 1 / statistics.median(wall_steps),
+        "cpu": 1 / statistics.median(cpu_steps),
+        "wall_mean": steps / (wall[-1] - wall[0]),
+        "cpu_mean": steps / (cpu[-1] - cpu[0]),
     }
 
 
@@ -273,6 +288,7 @@ def measure(
         pair: dict[str, Any] = {"first": order[0]}
         for name, rate in rates.items():
             pair[name], pair[f"{name}_cpu"] = rate["wall"], rate["cpu"]
+            pair[f"{name}_mean"] = rate["wall_mean"]
         pair["ratio"] = pair["plain"] / pair["lightning_ssl"]
         pair["cpu_ratio"] = pair["plain_cpu"] / pair["lightning_ssl_cpu"]
         if "defaults" in rates:
@@ -312,8 +328,8 @@ def main(argv: list[str] | None = None) -> None:
             f"SimCLR, narrow_resnet18, two 32x32 views of {BATCH_SIZE} images "
             "per step, pre-augmented and held in memory; "
             f"{args.steps} timed steps after {args.warmup_steps} warm-up steps "
-            "per run. Ratio = plain steps/s / lightning_ssl steps/s (wall time); "
-            "CPU-time ratios in the JSON and below."
+            "per run. Ratio = plain steps/s / lightning_ssl steps/s, both from the "
+            "median step duration of each run (wall time; CPU time beside)."
         ),
     }
     variants = ["plain", "lightning_ssl", *(["defaults"] if args.profile else [])]

@@ -51,6 +51,7 @@ class NarrowResNet(nn.Module):
             ImageNet stem.
 
     Example:
+        >>> import torch
         >>> model = NarrowResNet(width=16)
         >>> model(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 128])

@@ -149,7 +149,9 @@ def extract_features_distributed(
     (no sample repeated, unlike ``DistributedSampler``, which pads shards by
     repeating samples), the shards are all-gathered, and every process gets the
     features of all ``N`` samples in dataset order: the same result as one
-    process, up to floating-point differences of batched convolutions.
+    process, up to floating-point differences of batched convolutions. Rank
+    0's buffers (batch-norm statistics) are broadcast first, so that every
+    shard is embedded by the same model, the one a checkpoint would save.
 
     Args:
         model: The feature extractor, identical on every process.

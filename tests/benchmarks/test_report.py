@@ -4,6 +4,8 @@ import copy
 import doctest
 from typing import Any
 
+import gpu_recipe_check
+import overhead
 import pytest
 import report
 from ssl_bench import anchors, data, environment, recipes, rows
@@ -181,8 +183,21 @@ def test_render_does_not_modify_the_document() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", [report, anchors, data, environment, recipes, rows], ids=str
+    "module",
+    [report, overhead, gpu_recipe_check, anchors, data, environment, recipes, rows],
+    ids=lambda module: module.__name__,
 )
 def test_docstring_examples_run(module: Any) -> None:
     failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failures == 0
+
+
+@pytest.mark.parametrize("key", sorted(report.NOTES), ids=lambda key: "/".join(key))
+def test_every_note_formats_with_the_fields_of_a_row(key: tuple[str, str]) -> None:
+    doc = document()
+    rows = {row["label"]: row for row in doc["rows"]}
+    fields = report.note_fields(
+        rows["simclr"], rows["random:simclr"], rows["supervised"]
+    )
+    assert report.NOTES[key].format(**fields)
+    assert key[0] in report.DATASETS

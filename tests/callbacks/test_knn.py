@@ -175,6 +175,28 @@ def test_two_processes_give_the_single_process_accuracy(
         assert double.callback_metrics[name] == single.callback_metrics[name]
 
 
+def test_processes_embed_with_the_batch_norm_statistics_of_rank_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def recording_knn_accuracy(*args: Any, **kwargs: Any) -> dict[str, float]:
+        rank = torch.distributed.get_rank()
+        torch.save(args[0], tmp_path / f"{rank}.pt")
+        return knn_accuracy(*args, **kwargs)
+
+    monkeypatch.setattr(knn_module, "knn_accuracy", recording_knn_accuracy)
+    # Each process updates its batch-norm statistics from its own samples.
+    model, datamodule = tiny_simclr(), colour_datamodule(37, 19)
+    run = trainer(
+        max_steps=2, devices=2, strategy="ddp_fork", callbacks=[KNNEvaluator(k=5)]
+    )
+    run.fit(model, datamodule)
+
+    # The model comes back with rank 0's final weights and statistics.
+    expected, _ = extract_features(model, datamodule.eval_train_dataloader())
+    for rank in (0, 1):
+        torch.testing.assert_close(torch.load(tmp_path / f"{rank}.pt"), expected)
+
+
 def test_datamodule_must_serve_evaluation_loaders() -> None:
     class PlainData(L.LightningDataModule):
         def train_dataloader(self) -> Any:

@@ -1,20 +1,21 @@
 """Acceptance on real data: SimCLR beats its own random initialisation on CIFAR-10.
 
 A ``narrow_resnet18`` is pretrained by SimCLR for 150 steps of 256 images on
-5,000 CIFAR-10 training images (500 per class, about 8 epochs; 40 s of CPU time
-on one core with batched augmentations), with the kNN and linear-probe callbacks
-attached. Its kNN top-1 (k=200) and 10%-label linear-probe top-1 on 2,000 test
-images must beat the same architecture at the same random initialisation.
+5,000 CIFAR-10 training images (500 per class, about 8 epochs; under a minute
+of CPU time on one core with batched augmentations), with the kNN and
+linear-probe callbacks attached. Its kNN top-1 (k=200) and 10%-label
+linear-probe top-1 on 2,000 test images must beat the same architecture at the
+same random initialisation.
 
 Measured with seeds 0, 1 and 2 (one torch thread), in percent:
 
-- kNN top-1: 23.3 -> 30.9, 25.2 -> 29.5, 21.8 -> 32.6 (gains 4.3 to 10.8)
-- linear top-1, 10% of the labels: 22.6 -> 28.9, 25.7 -> 29.3, 23.9 -> 29.8
-  (gains 3.6 to 6.3)
+- kNN top-1: 23.3 -> 33.1, 25.2 -> 33.0, 21.8 -> 32.9 (gains 7.8 to 11.1)
+- linear top-1, 10% of the labels: 22.6 -> 30.4, 25.7 -> 30.5, 23.9 -> 31.1
+  (gains 4.8 to 7.8)
 
-The test (seed 0) asserts gains of at least 2 and 1.5 points, below every
-measured gain, since other thread counts round differently and so train like
-another seed.
+The test (seed 0) asserts gains of at least 4 and 2.5 points, about half the
+smallest measured gain, since other thread counts round differently and so
+train like another seed.
 """
 
 import os
@@ -33,7 +34,7 @@ from lightning_ssl.transforms import BatchedSimCLRTransform
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 500, 200
 STEPS, BATCH_SIZE = 150, 256
-KNN_MARGIN, LINEAR_MARGIN = 0.02, 0.015
+KNN_MARGIN, LINEAR_MARGIN = 0.04, 0.025
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +51,9 @@ def cifar10_5000(cifar10_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def simclr() -> SimCLR:
-    # SimCLR's CIFAR-10 temperature (Chen et al., 2020, Appendix B.9). In this
-    # budget SGD gained more than LARS, and a warmup of 20 steps (one epoch) more
-    # than one of 10 (larger gains, smaller spread over seeds).
+    # SimCLR's CIFAR-10 temperature (Chen et al., 2020, Appendix B.9); a warmup
+    # of one epoch (20 steps). AdamW at lr 3e-3 did about as well in this budget
+    # (kNN top-1 34% against 33% with seed 0).
     return SimCLR(
         "narrow_resnet18",
         temperature=0.5,
@@ -68,7 +69,12 @@ def test_simclr_beats_random_initialisation(cifar10_5000: Path, tmp_path: Path) 
     datamodule = CIFAR10DataModule(
         cifar10_5000,
         augment_on="device",
-        batch_transform=BatchedSimCLRTransform(input_size=32, gaussian_blur=0.0),
+        # SimCLR's CIFAR-10 augmentations: colour distortion of strength 0.5 and
+        # no blur (Chen et al., 2020, Appendix B.9). With strength 1.0 the kNN
+        # gain after 150 steps was about 3 points instead of 10.
+        batch_transform=BatchedSimCLRTransform(
+            input_size=32, cj_strength=0.5, gaussian_blur=0.0
+        ),
         batch_size=BATCH_SIZE,
         eval_batch_size=500,
         num_workers=0,
