@@ -11,9 +11,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod, is_small_image
 from lightning_ssl.methods.queue import FeatureQueue
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.types import StepOutput, Views
 from lightning_ssl.validation import check_positive_int, check_range
 
 
@@ -114,6 +115,9 @@ class MoCo(SSLMethod):
         q = F.normalize(q, dim=1)
         positives = (q * k).sum(dim=1, keepdim=True)  # (B, 1)
         negatives = q @ self.queue.features.to(q.dtype).T  # (B, K)
+        # Unwritten slots hold random vectors: easy negatives that would make
+        # the first steps' loss look low and then rise as real keys arrive.
+        negatives = negatives.masked_fill(~self.queue.valid, float("-inf"))
         logits = torch.cat([positives, negatives], dim=1) / self.hparams["temperature"]
         # The positive key sits in column 0 of every row.
         targets = torch.zeros(len(q), dtype=torch.long, device=q.device)
@@ -139,7 +143,9 @@ class MoCo(SSLMethod):
         return {"loss": loss, "features": features.detach(), "projections": q0.detach()}
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """lightly's MoCo v2 augmentations; no blur on CIFAR-sized images."""
         blur = 0.0 if is_small_image(image_size) else 0.5
-        return MoCoV2Transform(input_size=image_size, gaussian_blur=blur)
+        return Augmentation(
+            MoCoV2Transform, {"input_size": image_size, "gaussian_blur": blur}
+        )

@@ -24,7 +24,10 @@ class FeatureQueue(MemoryBankModule):
     queue would hold only its own rank's samples, but DDP's broadcast would then
     overwrite them with rank 0's; keep ``False`` for single-device use.
 
-    Until it is full the queue also contains its initial random unit vectors.
+    Slots not yet written hold lightly's initial random unit vectors. Such
+    vectors are trivially easy negatives and meaningless neighbours, so
+    :attr:`valid` marks the written slots: MoCo masks the others out of its
+    logits and :meth:`nearest_neighbours` never returns them.
 
     Args:
         size: Number of vectors N.
@@ -64,6 +67,13 @@ class FeatureQueue(MemoryBankModule):
         """A detached copy of the stored vectors, `(N, D)`."""
         return self.bank.detach().clone()
 
+    @property
+    def valid(self) -> Tensor:
+        """`(N,)` booleans, true for the slots written at least once."""
+        if bool(self.full):
+            return torch.ones(len(self.bank), dtype=torch.bool, device=self.bank.device)
+        return torch.arange(len(self.bank), device=self.bank.device) < self.bank_ptr
+
     @torch.no_grad()
     def push(self, batch: Tensor) -> None:
         """Enqueue a `(B, D)` batch in place of the oldest entries."""
@@ -80,7 +90,9 @@ class FeatureQueue(MemoryBankModule):
 
     @torch.no_grad()
     def nearest_neighbours(self, queries: Tensor) -> Tensor:
-        """The stored vector most cosine-similar to each query.
+        """The written vector most cosine-similar to each query.
+
+        While nothing has been written yet, each query is its own neighbour.
 
         Args:
             queries: `(B, D)` vectors.
@@ -88,6 +100,10 @@ class FeatureQueue(MemoryBankModule):
         Returns:
             `(B, D)` stored vectors, unnormalised, without gradient.
         """
+        valid = self.valid
+        if not valid.any():
+            return queries.detach().clone()
         bank = self.bank.to(queries.dtype)
         similarity = F.normalize(queries, dim=1) @ F.normalize(bank, dim=1).T
+        similarity = similarity.masked_fill(~valid, float("-inf"))  # (B, N)
         return bank[similarity.argmax(dim=1)]

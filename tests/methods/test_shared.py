@@ -4,9 +4,10 @@ import pytest
 import torch
 from lightly.models.utils import random_token_mask
 from torch import Tensor
+from torch.nn import functional as F
 
 from lightning_ssl.backbones import vision_transformer
-from lightning_ssl.methods import FeatureQueue
+from lightning_ssl.methods import FeatureQueue, MoCo
 from lightning_ssl.methods.multicrop import (
     forward_by_resolution,
     local_crop_size,
@@ -60,6 +61,43 @@ def test_nearest_neighbours_match_a_naive_search() -> None:
         cosines = [float(query @ row / (query.norm() * row.norm())) for row in bank]
         expected.append(bank[max(range(len(bank)), key=cosines.__getitem__)])
     assert torch.equal(queue.nearest_neighbours(queries), torch.stack(expected))
+
+
+def test_queue_marks_written_slots_valid() -> None:
+    queue = FeatureQueue(size=6, dim=2, gather_distributed=False)
+    assert not queue.valid.any()
+    queue.push(torch.ones(4, 2))
+    assert queue.valid.tolist() == [True] * 4 + [False] * 2
+    queue.push(torch.ones(4, 2))
+    assert queue.valid.all()
+
+
+def test_nearest_neighbours_skip_unwritten_slots() -> None:
+    queue = FeatureQueue(size=8, dim=3, gather_distributed=False)
+    queries = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    # Nothing written yet: every query is its own neighbour.
+    assert torch.equal(queue.nearest_neighbours(queries), queries)
+
+    # One written vector is every query's neighbour, whatever the random rest.
+    written = torch.tensor([[0.0, 0.0, 1.0]])
+    queue.push(written)
+    assert torch.equal(queue.nearest_neighbours(queries), written.expand(2, 3))
+
+
+def test_moco_ignores_unwritten_queue_slots() -> None:
+    torch.manual_seed(0)
+    model = MoCo("narrow_resnet18", queue_size=64, projection_hidden_dim=16)
+    q, k = torch.randn(4, 128), F.normalize(torch.randn(4, 128))
+    # With an empty queue the positive is the only candidate: zero loss.
+    assert float(model.info_nce(q, k)) == pytest.approx(0.0, abs=1e-6)
+
+    # With 8 written keys the loss is InfoNCE over exactly those negatives.
+    written = F.normalize(torch.randn(8, 128))
+    model.queue.push(written)
+    qn = F.normalize(q)
+    logits = torch.cat([(qn * k).sum(1, keepdim=True), qn @ written.T], 1) / 0.2
+    expected = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long))
+    assert float(model.info_nce(q, k)) == pytest.approx(float(expected), rel=1e-5)
 
 
 @pytest.mark.parametrize(("size", "dim"), [(0, 4), (4, 0), (2.5, 4)])

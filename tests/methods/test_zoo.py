@@ -4,7 +4,8 @@ Each method trains once per module (the runs are cached) for 50 optimizer
 steps of batch 32 on a pool of 800 augmented views of 1,000 training images
 (the pool's 25 batches are reused), with small heads on ``narrow_resnet18``
 (``vit_tiny`` with 4x4 patches for MAE). Two things are checked: the mean loss
-of the last 10 steps is below that of the first 10, and the weighted kNN
+of the last 10 steps is below that of the first 10 (counted from
+``LOSS_FROM`` for MoCo, once its queue is full), and the weighted kNN
 top-1 (k=20) of 1,000 held-out test images, with the 1,000 training images as
 the bank, beats the same network at its random initialisation. The multi-crop
 cases (SwAV, DINO, LeJEPA) use 2 global crops of 32 px and 4 local crops of
@@ -70,8 +71,8 @@ CASES: dict[str, Callable[[], SSLMethod]] = {
         **RESNET,
         projection_dim=64,
         queue_size=128,
-        teacher_momentum=0.99,
-        teacher_momentum_end=0.99,
+        teacher_momentum=0.996,
+        teacher_momentum_end=0.996,
     ),
     "mocov3": lambda: MoCoV3(**RESNET, projection_dim=64, temperature=0.5),
     "simsiam": lambda: SimSiam(**RESNET, projection_dim=128, prediction_hidden_dim=32),
@@ -145,15 +146,13 @@ def runs(cifar: Any, train: Callable[..., list[float]]) -> Callable[[str], Run]:
     return get
 
 
+# Steps after which a case's loss is comparable from step to step. MoCo's loss
+# counts only the queue slots written so far, so it rises while its 128-key
+# queue fills (4 batches of 32) and is compared from the first full step on.
+LOSS_FROM: dict[str, int] = {"moco": 4}
+
 # Cases whose loss does not fall within 50 steps, with the numbers measured.
-LOSS_XFAIL: dict[str, str] = {
-    "moco": (
-        "MoCo's loss rises first: at the start the key encoder equals the query "
-        "encoder and the queue holds random vectors, so positives stand out "
-        "trivially; measured mean loss 4.41 (first 10 steps) -> 4.80 (last 10), "
-        "towards ln(128 + 1) = 4.86 as the queue fills with real keys"
-    ),
-}
+LOSS_XFAIL: dict[str, str] = {}
 
 
 def _loss_case(name: str) -> Any:
@@ -168,7 +167,8 @@ def _loss_case(name: str) -> Any:
 def test_loss_falls(name: str, runs: Callable[[str], Run]) -> None:
     losses = runs(name).losses
     assert len(losses) == STEPS and np.isfinite(losses).all()
-    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    start = LOSS_FROM.get(name, 0)
+    first, last = np.mean(losses[start : start + 10]), np.mean(losses[-10:])
     assert last < first, f"{name}: mean loss {first:.4f} -> {last:.4f}"
 
 
