@@ -49,12 +49,6 @@ from torchvision.datasets import FakeData
 
 from lightning_ssl.data import CIFAR10DataModule, SSLDataModule
 from lightning_ssl.methods import BYOL, SimCLR, SSLMethod
-from lightning_ssl.transforms import (
-    BatchedBYOLTransform,
-    BatchedBYOLView1Transform,
-    BatchedBYOLView2Transform,
-    BatchedSimCLRTransform,
-)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "cifar10"
@@ -153,17 +147,8 @@ def _driver_version() -> str | None:
 
 
 def batch_transform(method: str, model: SSLMethod) -> Any:
-    """The method's batched augmentation, without blur as on CIFAR-sized images."""
-    try:
-        return model.default_batch_transform(IMAGE_SIZE)
-    except NotImplementedError:
-        pass
-    if method == "byol":
-        return BatchedBYOLTransform(
-            BatchedBYOLView1Transform(input_size=IMAGE_SIZE, gaussian_blur=0.0),
-            BatchedBYOLView2Transform(input_size=IMAGE_SIZE, gaussian_blur=0.0),
-        )
-    return BatchedSimCLRTransform(input_size=IMAGE_SIZE, gaussian_blur=0.0)
+    """The method's batched augmentation at ``IMAGE_SIZE`` (no blur at 32 px)."""
+    return model.default_batch_transform(IMAGE_SIZE)
 
 
 def datamodule(

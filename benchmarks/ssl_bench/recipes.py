@@ -28,22 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
 from lightning_ssl.methods import METHODS, SSLMethod
-from lightning_ssl.methods.multicrop import local_crop_size
-from lightning_ssl.transforms import (
-    BatchedBYOLTransform,
-    BatchedBYOLView1Transform,
-    BatchedBYOLView2Transform,
-    BatchedDINOTransform,
-    BatchedMAETransform,
-    BatchedMoCoV2Transform,
-    BatchedSimCLRTransform,
-    BatchedSimSiamTransform,
-    BatchedSwaVTransform,
-    BatchedVICRegTransform,
-)
 from lightning_ssl.validation import check_choice, check_range
 
 RESNET_BACKBONE = "narrow_resnet18"
@@ -241,11 +226,9 @@ def batch_transform(
 ) -> Callable[..., Any] | None:
     """The batched counterpart of ``model.default_transform(image_size)``.
 
-    The model's own ``default_batch_transform`` is used when it has one;
-    otherwise the recipe of :mod:`lightning_ssl.transforms` with the arguments
-    that the method passes to lightly's per-sample transform (no blur at 64 px
-    and below). None when neither exists: the row then augments in loader
-    workers.
+    Every method builds both from one recipe (``default_augmentation``); None
+    when a method has no batched recipe, and the row then augments in loader
+    workers. ``name`` is the row's method name, kept for the callers' logs.
 
     Example:
         >>> from lightning_ssl.methods import SimCLR
@@ -255,45 +238,7 @@ def batch_transform(
     try:
         return model.default_batch_transform(image_size)
     except NotImplementedError:
-        pass
-
-    hp = model.hparams
-    local = hp.get("local_crop_size") or local_crop_size(image_size, model.backbone)
-    if image_size > 64:
-        return None  # The recipes below leave blur out, as for small images.
-    byol = BatchedBYOLTransform(
-        BatchedBYOLView1Transform(input_size=image_size, gaussian_blur=0.0),
-        BatchedBYOLView2Transform(input_size=image_size, gaussian_blur=0.0),
-    )
-    makers: dict[str, Callable[[], nn.Module]] = {
-        "simclr": lambda: BatchedSimCLRTransform(image_size, gaussian_blur=0.0),
-        "byol": lambda: byol,
-        "barlowtwins": lambda: byol,
-        "mocov3": lambda: byol,
-        "nnclr": lambda: byol,
-        "vicreg": lambda: BatchedVICRegTransform(image_size, gaussian_blur=0.0),
-        "moco": lambda: BatchedMoCoV2Transform(image_size, gaussian_blur=0.0),
-        "simsiam": lambda: BatchedSimSiamTransform(image_size, gaussian_blur=0.0),
-        "mae": lambda: BatchedMAETransform(image_size),
-        "swav": lambda: BatchedSwaVTransform(
-            crop_sizes=(image_size, local),
-            crop_counts=(2, hp["num_local_views"]),
-            gaussian_blur=0.0,
-        ),
-        "dino": lambda: _dino_views(image_size, local, hp["num_local_views"]),
-        "lejepa": lambda: _dino_views(image_size, local, hp["num_local_views"]),
-    }
-    maker = makers.get(name)
-    return maker() if maker is not None else None
-
-
-def _dino_views(image_size: int, local: int, num_local_views: int) -> nn.Module:
-    return BatchedDINOTransform(
-        global_crop_size=image_size,
-        local_crop_size=local,
-        n_local_views=num_local_views,
-        gaussian_blur=(0.0, 0.0, 0.0),
-    )
+        return None
 
 
 def describe(name: str) -> dict[str, Any]:

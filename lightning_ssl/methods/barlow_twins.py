@@ -11,9 +11,10 @@ from torch import Tensor, nn
 from torch.distributed import nn as dist_nn
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod
-from lightning_ssl.methods.byol import byol_transform
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.byol import byol_augmentation
+from lightning_ssl.methods.types import StepOutput, Views
 from lightning_ssl.validation import check_range
 
 
@@ -26,17 +27,16 @@ class BarlowTwins(SSLMethod):
     are computed over the batches of all ranks. Defaults follow the paper
     (Sec. 2 and 3): LARS with learning rate 0.2 x batch / 256, weight decay
     1.5e-6, 10 warmup epochs, lambda 5e-3, a 3-layer 8192-wide projector, and
-    BYOL's augmentations.
-
-    Note:
-        The paper gives biases and batch-norm parameters a 0.0048 / 0.2 smaller
-        learning rate; here they share the schedule but get no weight decay.
+    BYOL's augmentations. Biases and batch-norm parameters get no weight decay
+    and a learning rate 0.0048 / 0.2 = 0.024 times that of the weights.
 
     Args:
         backbone: Backbone name or module, see :class:`SSLMethod`.
         lambda_param: Weight of the off-diagonal (redundancy) term.
         projection_hidden_dim: Hidden width of the projector.
         projection_dim: Output dimension of the projector.
+        bias_lr_scale: Learning rate of biases and norm parameters, as a
+            fraction of the weights' learning rate.
         optimizer: See :class:`SSLMethod`.
         lr: See :class:`SSLMethod`.
         weight_decay: See :class:`SSLMethod`.
@@ -62,12 +62,14 @@ class BarlowTwins(SSLMethod):
         lambda_param: float = 5e-3,
         projection_hidden_dim: int = 8192,
         projection_dim: int = 8192,
+        bias_lr_scale: float = 0.024,
         optimizer: str = "lars",
         lr: float = 0.2,
         weight_decay: float = 1.5e-6,
         **kwargs: Any,
     ) -> None:
         check_range("lambda_param", lambda_param, low=0.0)
+        check_range("bias_lr_scale", bias_lr_scale, low=0.0, low_open=True)
         super().__init__(
             backbone, optimizer=optimizer, lr=lr, weight_decay=weight_decay, **kwargs
         )
@@ -81,6 +83,12 @@ class BarlowTwins(SSLMethod):
             self.hparams["projection_dim"],
         )
         return BarlowTwinsProjectionHead(self.feature_dim, hidden, out)
+
+    @override
+    def build_parameter_groups(self) -> list[dict[str, Any]]:
+        """The default groups, biases and norms at ``bias_lr_scale`` times the LR."""
+        decayed, exempt = super().build_parameter_groups()
+        return [decayed, {**exempt, "lr_scale": self.hparams["bias_lr_scale"]}]
 
     def build_criterion(self) -> nn.Module:
         """Barlow Twins loss on two `(B, P)` embeddings, over all ranks."""
@@ -96,9 +104,9 @@ class BarlowTwins(SSLMethod):
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """BYOL's asymmetric augmentations, which Barlow Twins uses (Sec. 2)."""
-        return byol_transform(image_size)
+        return byol_augmentation(image_size)
 
 
 class GlobalBarlowTwinsLoss(BarlowTwinsLoss):

@@ -1,16 +1,15 @@
 """`SSLMethod`: the LightningModule every self-supervised method builds on."""
 
-import inspect
 from typing import Any
 
 import torch
 from lightly.models.utils import update_momentum
-from lightly.utils.scheduler import CosineWarmupScheduler
 from lightning import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor, nn
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
 from typing_extensions import override
 
 from lightning_ssl import keys
@@ -19,6 +18,7 @@ from lightning_ssl.backbones import (
     infer_feature_dim,
     load_backbone_weights,
 )
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.optim import (
     LR_SCALINGS,
     OPTIMIZERS,
@@ -28,7 +28,7 @@ from lightning_ssl.methods.optim import (
     scaled_lr,
     steps_per_epoch,
 )
-from lightning_ssl.methods.schedules import cosine_at
+from lightning_ssl.methods.schedules import cosine_at, warmup_cosine_at
 from lightning_ssl.methods.teacher import frozen_copy
 from lightning_ssl.methods.types import (
     BatchTransform,
@@ -38,12 +38,6 @@ from lightning_ssl.methods.types import (
     Views,
 )
 from lightning_ssl.methods.vit import backbone_features
-from lightning_ssl.transforms import (
-    BatchedBYOLTransform,
-    BatchedBYOLView1Transform,
-    BatchedBYOLView2Transform,
-    batched_transform_for,
-)
 from lightning_ssl.validation import check_choice, check_positive_int, check_range
 
 # Checkpoint entry naming the method class, e.g. "lightning_ssl.methods.SimCLR".
@@ -60,7 +54,7 @@ class SSLMethod(LightningModule):
     :meth:`project_teacher`) and modules kept frozen for the first epochs
     (:meth:`freeze_early`). A method adds its heads in ``__init__`` and
     implements :meth:`compute_loss`; a user subclass overrides one of the
-    ``build_*`` hooks, ``compute_loss`` or :meth:`default_transform`.
+    ``build_*`` hooks, ``compute_loss`` or :meth:`default_augmentation`.
 
     A training batch is ``(views, targets)``: ``views`` a list of `(B, C, H, W)`
     tensors (one per augmented view; sizes may differ for multi-crop) and
@@ -225,10 +219,12 @@ class SSLMethod(LightningModule):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement compute_loss")
 
-    def default_transform(self, image_size: int) -> MultiViewTransform:
-        """Per-sample multi-view transform (PIL image -> views) for this method.
+    def default_augmentation(self, image_size: int) -> Augmentation:
+        """The method's augmentation recipe: a lightly class and its arguments.
 
-        Datamodules created without a ``transform`` ask the model for this one.
+        Both :meth:`default_transform` and :meth:`default_batch_transform` are
+        built from it, so the two data paths augment alike. Override this to
+        change a method's default views.
 
         Args:
             image_size: Side of the (square) training images.
@@ -238,6 +234,16 @@ class SSLMethod(LightningModule):
             "the datamodule."
         )
 
+    def default_transform(self, image_size: int) -> MultiViewTransform:
+        """Per-sample multi-view transform (PIL image -> views) for this method.
+
+        Datamodules created without a ``transform`` ask the model for this one.
+
+        Args:
+            image_size: Side of the (square) training images.
+        """
+        return self.default_augmentation(image_size).per_sample()
+
     def default_batch_transform(self, image_size: int) -> BatchTransform:
         """Batched multi-view transform (`(B, C, H, W)` -> views) for this method.
 
@@ -245,38 +251,18 @@ class SSLMethod(LightningModule):
 
         Args:
             image_size: Side of the (square) training images.
+
+        Raises:
+            NotImplementedError: If the method's augmentation has no batched
+                recipe in :mod:`lightning_ssl.transforms`.
         """
-        # The batched recipes share the lightly transforms' arguments, so the
-        # per-sample default names the recipe; only single-size recipes can be
-        # built from `input_size` alone (multi-crop ones need their crop sizes).
-        per_sample = self.default_transform(image_size)
         try:
-            recipe = batched_transform_for(per_sample)
+            return self.default_augmentation(image_size).batched()
         except ValueError as error:
             raise NotImplementedError(
                 f"{type(self).__name__} has no batched transform ({error}); pass "
                 "`batch_transform` to the datamodule or use `augment_on='workers'`."
             ) from error
-        if recipe is BatchedBYOLTransform:
-            if not is_small_image(image_size):
-                return BatchedBYOLTransform(
-                    BatchedBYOLView1Transform(input_size=image_size),
-                    BatchedBYOLView2Transform(input_size=image_size),
-                )
-            return BatchedBYOLTransform(
-                BatchedBYOLView1Transform(input_size=image_size, gaussian_blur=0.0),
-                BatchedBYOLView2Transform(input_size=image_size, gaussian_blur=0.0),
-            )
-        parameters = inspect.signature(recipe).parameters
-        if "input_size" not in parameters:
-            raise NotImplementedError(
-                f"{type(self).__name__}'s default transform is multi-crop; pass a "
-                f"configured {recipe.__name__} as `batch_transform`."
-            )
-        kwargs: dict[str, Any] = {"input_size": image_size}
-        if "gaussian_blur" in parameters and is_small_image(image_size):
-            kwargs["gaussian_blur"] = 0.0
-        return recipe(**kwargs)
 
     def make_teacher(
         self, student: nn.Module, blank: nn.Module | None = None
@@ -342,8 +328,9 @@ class SSLMethod(LightningModule):
         if end is not None and isinstance(optimizer, Optimizer):
             total = int(self.trainer.estimated_stepping_batches)
             decay = cosine_at(step + 1, total, self.hparams["weight_decay"], end)
-            # The first group holds the decayed parameters (`parameter_groups`).
-            optimizer.param_groups[0]["weight_decay"] = decay
+            for group in optimizer.param_groups:
+                if group.get("initial_weight_decay", 0.0) > 0.0:
+                    group["weight_decay"] = decay
             self.log(keys.TRAIN_WEIGHT_DECAY, decay)
 
     @override
@@ -427,6 +414,19 @@ class SSLMethod(LightningModule):
         teachers = {id(teacher) for _, teacher in self._teacher_pairs}
         return [m for m in self.children() if id(m) not in teachers]
 
+    def build_parameter_groups(self) -> list[dict[str, Any]]:
+        """Parameter groups of the optimizer; override to treat modules apart.
+
+        The default is two groups over :meth:`trainable_modules`: the
+        weight-decayed parameters, then biases, norms and tokens without decay.
+        Besides the usual optimizer keys a group may set ``"lr_scale"``, a
+        factor on the method's scaled learning rate (default 1), and
+        ``"fixed_lr"``: ``True`` keeps that learning rate constant instead of
+        following the warmup-cosine schedule. Groups with weight decay follow
+        ``weight_decay_end`` when it is set.
+        """
+        return parameter_groups(self.trainable_modules(), self.hparams["weight_decay"])
+
     @override
     def configure_optimizers(self) -> OptimizerLRScheduler:
         """Optimizer with scaled LR and a per-step warmup-cosine schedule."""
@@ -437,17 +437,26 @@ class SSLMethod(LightningModule):
             hp["lr"], global_batch, hp["lr_scaling"], hp["reference_batch_size"]
         )
 
-        groups = parameter_groups(self.trainable_modules(), hp["weight_decay"])
+        groups = self.build_parameter_groups()
+        for group in groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+            group["initial_weight_decay"] = group.get("weight_decay", 0.0)
         optimizer = build_optimizer(
             hp["optimizer"], groups, lr, hp["momentum"], tuple(hp["betas"])
         )
+
+        # One factor per group: warmup then cosine, or 1 for fixed-LR groups.
         warmup_steps = min(self.steps_for_epochs(hp["warmup_epochs"]), total_steps)
-        scheduler = CosineWarmupScheduler(
-            optimizer,
-            warmup_epochs=warmup_steps,
-            max_epochs=total_steps,
-            end_value=hp["min_lr_ratio"],
-        )
+        end = hp["min_lr_ratio"]
+
+        def scheduled(step: int) -> float:
+            return warmup_cosine_at(step, warmup_steps, total_steps, end)
+
+        factors = [
+            (lambda step: 1.0) if group.get("fixed_lr") else scheduled
+            for group in groups
+        ]
+        scheduler = LambdaLR(optimizer, lr_lambda=factors)
         rank_zero_info(
             f"{type(self).__name__}: {hp['optimizer']} with lr {lr:.4g} (base "
             f"{hp['lr']} at batch {hp['reference_batch_size']}, global batch "

@@ -8,8 +8,9 @@ from lightly.transforms import BYOLTransform, BYOLView1Transform, BYOLView2Trans
 from torch import nn
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod, is_small_image
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.types import StepOutput, Views
 
 
 class BYOL(SSLMethod):
@@ -104,23 +105,28 @@ class BYOL(SSLMethod):
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """lightly's asymmetric BYOL views; no blur on CIFAR-sized images."""
-        return byol_transform(image_size)
+        return byol_augmentation(image_size)
 
 
-def byol_transform(image_size: int) -> MultiViewTransform:
+def byol_augmentation(image_size: int) -> Augmentation:
     """lightly's two asymmetric BYOL views (Grill et al., 2020, Table 6).
 
     The first view is always blurred, the second rarely and sometimes
     solarised; on CIFAR-sized images neither is blurred.
+
+    Example:
+        >>> type(byol_augmentation(32).batched()).__name__
+        'BatchedBYOLTransform'
     """
-    if not is_small_image(image_size):
-        return BYOLTransform(
-            BYOLView1Transform(input_size=image_size),
-            BYOLView2Transform(input_size=image_size),
-        )
-    return BYOLTransform(
-        BYOLView1Transform(input_size=image_size, gaussian_blur=0.0),
-        BYOLView2Transform(input_size=image_size, gaussian_blur=0.0),
+    view: dict[str, Any] = {"input_size": image_size}
+    if is_small_image(image_size):
+        view["gaussian_blur"] = 0.0
+    return Augmentation(
+        BYOLTransform,
+        {
+            "view_1_transform": Augmentation(BYOLView1Transform, view),
+            "view_2_transform": Augmentation(BYOLView2Transform, view),
+        },
     )

@@ -9,13 +9,14 @@ from lightly.transforms import DINOTransform
 from torch import nn
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod, is_small_image
 from lightning_ssl.methods.multicrop import (
     forward_by_resolution,
     local_crop_size,
     split_views,
 )
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.types import StepOutput, Views
 from lightning_ssl.validation import check_positive_int, check_range
 
 
@@ -118,14 +119,17 @@ class LeJEPA(SSLMethod):
         }
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """lightly's DINO multi-crop: 2 global and ``num_local_views`` local crops."""
         hp = self.hparams
         local_size = hp["local_crop_size"] or local_crop_size(image_size, self.backbone)
         blur = (0.0, 0.0, 0.0) if is_small_image(image_size) else (1.0, 0.1, 0.5)
-        return DINOTransform(
-            global_crop_size=image_size,
-            local_crop_size=local_size,
-            n_local_views=hp["num_local_views"],
-            gaussian_blur=blur,
+        return Augmentation(
+            DINOTransform,
+            {
+                "global_crop_size": image_size,
+                "local_crop_size": local_size,
+                "n_local_views": hp["num_local_views"],
+                "gaussian_blur": blur,
+            },
         )

@@ -9,9 +9,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod
-from lightning_ssl.methods.byol import byol_transform
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.byol import byol_augmentation
+from lightning_ssl.methods.types import StepOutput, Views
 from lightning_ssl.validation import check_range
 
 
@@ -122,6 +123,6 @@ class MoCoV3(SSLMethod):
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """BYOL's asymmetric augmentations, which MoCo v3 adopts (Sec. 4)."""
-        return byol_transform(image_size)
+        return byol_augmentation(image_size)

@@ -7,10 +7,11 @@ from lightly.models.modules import NNCLRPredictionHead, NNCLRProjectionHead
 from torch import nn
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod
-from lightning_ssl.methods.byol import byol_transform
+from lightning_ssl.methods.byol import byol_augmentation
 from lightning_ssl.methods.queue import FeatureQueue
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.types import StepOutput, Views
 from lightning_ssl.validation import check_positive_int, check_range
 
 
@@ -111,6 +112,6 @@ class NNCLR(SSLMethod):
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """BYOL's asymmetric augmentations, which NNCLR uses (Sec. 4.1)."""
-        return byol_transform(image_size)
+        return byol_augmentation(image_size)

@@ -12,8 +12,9 @@ from lightly.utils import dist
 from torch import Tensor, nn
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod, is_small_image
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.types import StepOutput, Views
 from lightning_ssl.validation import check_choice, check_range
 
 LOSSES = ("ntxent", "dcl", "dclw")
@@ -114,10 +115,12 @@ class SimCLR(SSLMethod):
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """lightly's SimCLR augmentations; no blur on CIFAR-sized images."""
         blur = 0.0 if is_small_image(image_size) else 0.5
-        return SimCLRTransform(input_size=image_size, gaussian_blur=blur)
+        return Augmentation(
+            SimCLRTransform, {"input_size": image_size, "gaussian_blur": blur}
+        )
 
 
 def global_mises_fisher_weights(z0: Tensor, z1: Tensor, sigma: float = 0.5) -> Tensor:

@@ -8,8 +8,10 @@ from lightly.transforms import SimSiamTransform
 from torch import nn
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod, is_small_image
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.optim import parameter_groups
+from lightning_ssl.methods.types import StepOutput, Views
 
 
 class SimSiam(SSLMethod):
@@ -21,18 +23,16 @@ class SimSiam(SSLMethod):
     paper's ImageNet recipe (Sec. 3 and Appendix A): SGD with learning rate
     0.05 x batch / 256, weight decay 1e-4, cosine decay without warmup, a
     3-layer 2048-wide projector with batch norm on every layer and a predictor
-    with a 512-wide bottleneck.
-
-    Note:
-        The paper keeps the predictor's learning rate constant instead of
-        decaying it (Sec. 4.4), which helps slightly; here it follows the same
-        schedule as the rest of the network.
+    with a 512-wide bottleneck whose learning rate stays constant while the
+    rest decays (Sec. 4.2, Table 1c: 68.1 % against 67.7 % with decay).
 
     Args:
         backbone: Backbone name or module, see :class:`SSLMethod`.
         projection_hidden_dim: Hidden width of the projector.
         projection_dim: Output dimension of projector and predictor.
         prediction_hidden_dim: Bottleneck width of the predictor.
+        fixed_predictor_lr: Keep the predictor's learning rate constant at the
+            peak value, without warmup or decay.
         optimizer: See :class:`SSLMethod`.
         lr: See :class:`SSLMethod`.
         weight_decay: See :class:`SSLMethod`.
@@ -59,6 +59,7 @@ class SimSiam(SSLMethod):
         projection_hidden_dim: int = 2048,
         projection_dim: int = 2048,
         prediction_hidden_dim: int = 512,
+        fixed_predictor_lr: bool = True,
         optimizer: str = "sgd",
         lr: float = 0.05,
         weight_decay: float = 1e-4,
@@ -93,6 +94,19 @@ class SimSiam(SSLMethod):
         )
         return SimSiamPredictionHead(out, hidden, out)
 
+    @override
+    def build_parameter_groups(self) -> list[dict[str, Any]]:
+        """The default groups, with the predictor's apart at a fixed rate."""
+        if not self.hparams["fixed_predictor_lr"]:
+            return super().build_parameter_groups()
+        assert self.predictor is not None
+        weight_decay = self.hparams["weight_decay"]
+        others = [m for m in self.trainable_modules() if m is not self.predictor]
+        predictor = parameter_groups([self.predictor], weight_decay)
+        for group in predictor:
+            group["fixed_lr"] = True
+        return parameter_groups(others, weight_decay) + predictor
+
     def build_criterion(self) -> nn.Module:
         """Negative cosine similarity between prediction and target projection."""
         return NegativeCosineSimilarity()
@@ -108,7 +122,9 @@ class SimSiam(SSLMethod):
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """lightly's SimSiam augmentations; no blur on CIFAR-sized images."""
         blur = 0.0 if is_small_image(image_size) else 0.5
-        return SimSiamTransform(input_size=image_size, gaussian_blur=blur)
+        return Augmentation(
+            SimSiamTransform, {"input_size": image_size, "gaussian_blur": blur}
+        )

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod, is_small_image
 from lightning_ssl.methods.multicrop import (
     forward_by_resolution,
@@ -19,7 +20,7 @@ from lightning_ssl.methods.multicrop import (
     split_views,
 )
 from lightning_ssl.methods.queue import FeatureQueue
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.types import StepOutput, Views
 from lightning_ssl.validation import check_positive_int, check_range
 
 
@@ -202,12 +203,15 @@ class SwAV(SSLMethod):
         }
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """lightly's SwAV multi-crop: 2 global and ``num_local_views`` local crops."""
         hp = self.hparams
         local_size = hp["local_crop_size"] or local_crop_size(image_size, self.backbone)
-        return SwaVTransform(
-            crop_sizes=(image_size, local_size),
-            crop_counts=(2, hp["num_local_views"]),
-            gaussian_blur=0.0 if is_small_image(image_size) else 0.5,
+        return Augmentation(
+            SwaVTransform,
+            {
+                "crop_sizes": (image_size, local_size),
+                "crop_counts": (2, hp["num_local_views"]),
+                "gaussian_blur": 0.0 if is_small_image(image_size) else 0.5,
+            },
         )

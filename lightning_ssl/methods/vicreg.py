@@ -8,8 +8,9 @@ from lightly.transforms import VICRegTransform
 from torch import nn
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod, is_small_image
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.types import StepOutput, Views
 from lightning_ssl.validation import check_range
 
 
@@ -101,7 +102,9 @@ class VICReg(SSLMethod):
         return {"loss": loss, "features": features.detach(), "projections": z0.detach()}
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """lightly's VICReg augmentations; no blur on CIFAR-sized images."""
         blur = 0.0 if is_small_image(image_size) else 0.5
-        return VICRegTransform(input_size=image_size, gaussian_blur=blur)
+        return Augmentation(
+            VICRegTransform, {"input_size": image_size, "gaussian_blur": blur}
+        )

@@ -1,6 +1,10 @@
 """Find the batched recipe of a method or of a lightly transform class."""
 
-from lightning_ssl.transforms.byol import BatchedBYOLTransform
+from lightning_ssl.transforms.byol import (
+    BatchedBYOLTransform,
+    BatchedBYOLView1Transform,
+    BatchedBYOLView2Transform,
+)
 from lightning_ssl.transforms.dino import BatchedDINOTransform
 from lightning_ssl.transforms.fast_siam import BatchedFastSiamTransform
 from lightning_ssl.transforms.mae import BatchedMAETransform
@@ -11,11 +15,17 @@ from lightning_ssl.transforms.simclr import BatchedSimCLRTransform
 from lightning_ssl.transforms.simsiam import BatchedSimSiamTransform
 from lightning_ssl.transforms.swav import BatchedSwaVTransform
 from lightning_ssl.transforms.vicreg import BatchedVICRegTransform
+from lightning_ssl.transforms.view import BatchedViewTransform
 
 # Keys are method names, lower case without separators; a lightly class name
-# maps to a key once lower-cased and stripped of its "Transform" suffix.
-BATCHED_TRANSFORMS: dict[str, type[BatchedMultiViewTransform]] = {
+# maps to a key once lower-cased and stripped of its "Transform" suffix. The
+# BYOL views are single-view transforms, the parts of BYOL's two-view recipe.
+BATCHED_TRANSFORMS: dict[
+    str, type[BatchedMultiViewTransform | BatchedViewTransform]
+] = {
     "byol": BatchedBYOLTransform,
+    "byolview1": BatchedBYOLView1Transform,
+    "byolview2": BatchedBYOLView2Transform,
     "dino": BatchedDINOTransform,
     "fastsiam": BatchedFastSiamTransform,
     "mae": BatchedMAETransform,
@@ -33,7 +43,7 @@ _SUFFIXES = ("transform", "tranform")
 
 def batched_transform_for(
     transform: str | type | object,
-) -> type[BatchedMultiViewTransform]:
+) -> type[BatchedMultiViewTransform | BatchedViewTransform]:
     """Return the batched recipe matching a method or a lightly transform.
 
     Args:

@@ -502,17 +502,20 @@ class ViewRecorder(Callback):
         self.batches.append(batch)
 
 
-@pytest.mark.parametrize("method", ["SimCLR", "BYOL", "VICReg"])
+@pytest.mark.parametrize("method", ["SimCLR", "BYOL", "VICReg", "DINO"])
 def test_device_path_asks_lightning_ssl_methods(
     cifar10_subset: Path, tmp_path: Path, method: str
 ) -> None:
     method_class = getattr(methods, method)
-    if (
-        method_class.default_batch_transform
-        is methods.SSLMethod.default_batch_transform
-    ):
-        pytest.skip(f"{method} does not define default_batch_transform yet")
-    model = method_class("narrow_resnet18", cifar_stem=True, batch_size=16)
+    small_heads = {
+        "SimCLR": {"projection_hidden_dim": 32},
+        "BYOL": {"projection_hidden_dim": 32},
+        "VICReg": {"projection_hidden_dim": 32, "projection_dim": 32},
+        "DINO": {"projection_hidden_dim": 32, "bottleneck_dim": 16, "output_dim": 64},
+    }
+    model = method_class(
+        "narrow_resnet18", cifar_stem=True, batch_size=16, **small_heads[method]
+    )
     datamodule = make_datamodule(
         cifar10_subset,
         transform=None,

@@ -13,7 +13,14 @@ from lightly.loss import DCLLoss
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from lightning_ssl.methods import BYOL, SimCLR, SSLMethod, load_method
+from lightning_ssl.methods import (
+    BYOL,
+    BarlowTwins,
+    SimCLR,
+    SimSiam,
+    SSLMethod,
+    load_method,
+)
 from lightning_ssl.methods import base as base_module
 from lightning_ssl.methods.optim import parameter_groups, scaled_lr
 
@@ -111,6 +118,82 @@ def test_warmup_then_cosine_schedule_per_step() -> None:
     # Half-way through the decay the cosine is at the mean of peak and end.
     assert lrs[10 + 20] == pytest.approx(0.11, abs=0.01)
     assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
+
+
+def _lrs_by_step(optimizer: Any, scheduler: Any, steps: int) -> list[list[float]]:
+    """Each group's learning rate at every step, as `steps` lists."""
+    history = []
+    for _ in range(steps):
+        history.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    return history
+
+
+def test_simsiam_predictor_keeps_its_learning_rate() -> None:
+    model = SimSiam(
+        "narrow_resnet18",
+        lr=0.1,
+        lr_scaling="none",
+        prediction_hidden_dim=8,
+        **SMALL_HEAD,
+    )
+    optimizer, scheduler = configured(model, mock_trainer(total_steps=20))
+    predictor = {id(p) for p in model.predictor.parameters()}
+    fixed = [
+        all(id(p) in predictor for p in group["params"])
+        for group in optimizer.param_groups
+    ]
+    assert fixed == [False, False, True, True]
+
+    history = _lrs_by_step(optimizer, scheduler, 20)
+    assert [lrs[2] for lrs in history] == pytest.approx([0.1] * 20)
+    assert [lrs[3] for lrs in history] == pytest.approx([0.1] * 20)
+    assert history[-1][0] < 0.01 and history[-1][1] == history[-1][0]
+
+
+def test_simsiam_predictor_can_follow_the_schedule() -> None:
+    model = SimSiam(
+        "narrow_resnet18",
+        lr=0.1,
+        lr_scaling="none",
+        fixed_predictor_lr=False,
+        prediction_hidden_dim=8,
+        **SMALL_HEAD,
+    )
+    optimizer, scheduler = configured(model, mock_trainer(total_steps=20))
+    assert len(optimizer.param_groups) == 2
+    assert _lrs_by_step(optimizer, scheduler, 20)[-1][0] < 0.01
+
+
+def test_barlow_twins_biases_and_norms_learn_slower() -> None:
+    model = BarlowTwins("narrow_resnet18", lr=0.2, lr_scaling="none", **SMALL_HEAD)
+    optimizer, scheduler = configured(model, mock_trainer(total_steps=20))
+    _, exempt = optimizer.param_groups
+    assert exempt["weight_decay"] == 0.0 and exempt["lr_scale"] == 0.024
+    for lrs in _lrs_by_step(optimizer, scheduler, 20):
+        assert lrs[1] == pytest.approx(0.024 * lrs[0])
+
+
+def test_barlow_twins_rejects_a_non_positive_bias_lr_scale() -> None:
+    with pytest.raises(ValueError, match="bias_lr_scale"):
+        BarlowTwins("narrow_resnet18", bias_lr_scale=0.0, **SMALL_HEAD)
+
+
+def test_weight_decay_schedule_reaches_every_decayed_group() -> None:
+    model = SimSiam(
+        "narrow_resnet18",
+        weight_decay=0.04,
+        weight_decay_end=0.4,
+        prediction_hidden_dim=8,
+        **SMALL_HEAD,
+    )
+    optimizer, _ = configured(model, mock_trainer(total_steps=10))
+    model.optimizers = lambda use_pl_optimizer=True: optimizer  # type: ignore[method-assign]
+    model.log = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    model.after_optimizer_step(9)
+    decays = [group["weight_decay"] for group in optimizer.param_groups]
+    assert decays == pytest.approx([0.4, 0.0, 0.4, 0.0])
 
 
 def test_weight_decay_skips_biases_norms_and_vit_tokens() -> None:
