@@ -10,6 +10,8 @@ import lightning as L
 import pytest
 import torch
 from lightly.loss import DCLLoss
+from lightly.transforms import SimCLRTransform
+from lightly.transforms.multi_view_transform import MultiViewTransform
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -22,7 +24,9 @@ from lightning_ssl.methods import (
     load_method,
 )
 from lightning_ssl.methods import base as base_module
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.optim import parameter_groups, scaled_lr
+from lightning_ssl.transforms import BatchedColorJitter, BatchedSimCLRTransform
 
 SMALL_HEAD = {"projection_hidden_dim": 32, "projection_dim": 16}
 
@@ -398,3 +402,30 @@ def test_vit_backbone_embeds_other_image_sizes() -> None:
     )
     features: Tensor = model.embed(torch.randn(2, 3, 16, 16))
     assert features.shape == (2, 192)
+
+
+class WeakColourSimCLR(SimCLR):
+    """A user subclass that changes only the augmentation recipe."""
+
+    def default_augmentation(self, image_size: int) -> Augmentation:
+        kwargs = {"input_size": image_size, "cj_strength": 0.25, "gaussian_blur": 0.0}
+        return Augmentation(SimCLRTransform, kwargs)
+
+
+def test_default_augmentation_drives_both_data_paths() -> None:
+    model = WeakColourSimCLR("narrow_resnet18", **SMALL_HEAD)
+    per_sample, batched = model.default_transform(32), model.default_batch_transform(32)
+    assert isinstance(per_sample, SimCLRTransform)
+    assert isinstance(batched, BatchedSimCLRTransform)
+    jitter = batched.transforms[0].ops[0]
+    assert isinstance(jitter, BatchedColorJitter)
+    assert jitter.brightness == pytest.approx((0.8, 1.2))  # 1 +- 0.8 x 0.25
+
+
+def test_methods_without_a_batched_recipe_say_so() -> None:
+    class PlainViews(SimCLR):
+        def default_augmentation(self, image_size: int) -> Augmentation:
+            return Augmentation(MultiViewTransform, {"transforms": [lambda x: x] * 2})
+
+    with pytest.raises(NotImplementedError, match="no batched transform"):
+        PlainViews("narrow_resnet18", **SMALL_HEAD).default_batch_transform(32)
