@@ -12,10 +12,10 @@ cores a run lasts a few hundred optimizer steps, so every method here gets:
   CIFAR-10 benchmark, which uses 0.06 at batch 128 for 200 epochs (short runs
   take a larger step), with a cosine decay after a warmup over the first 10%
   of the steps;
-- EMA teachers that bootstrap the targets (BYOL, DINO, MoCo v3) start at
-  momentum 0.96 instead of 0.99-0.996: a horizon of about 1 / (1 - m) = 25
-  steps, a tenth of these runs, where the papers' values average over
-  hundreds of steps of runs 1,000 times longer;
+- EMA teachers that bootstrap the targets (BYOL, DINO, MoCo v3, TiCo, MMCR)
+  start at momentum 0.96 instead of 0.99-0.996: a horizon of about
+  1 / (1 - m) = 25 steps, a tenth of these runs, where the papers' values
+  average over hundreds of steps of runs 1,000 times longer;
 - schedules that the papers give in epochs (warmup, teacher temperature,
   frozen layers) as fractions of the run instead;
 - multi-crop with 4 local crops of 96/224 of the image side (14 px at 32 px)
@@ -145,6 +145,16 @@ RECIPES: dict[str, Recipe] = {
                 "warmup_teacher_temperature_epochs": 0.3,
                 "freeze_last_layer_epochs": 0.05,
             },
+        ),
+        _resnet(
+            "tico", projection_dim=128, teacher_momentum=SHORT_RUN_TEACHER_MOMENTUM
+        ),
+        _resnet(
+            "mmcr",
+            "4 views instead of 8 (each costs a student and a teacher pass).",
+            projection_dim=128,
+            num_views=4,
+            teacher_momentum=SHORT_RUN_TEACHER_MOMENTUM,
         ),
         _resnet(
             "lejepa",

@@ -12,14 +12,17 @@ from lightning_ssl.methods.dino import DINO
 from lightning_ssl.methods.lejepa import LeJEPA
 from lightning_ssl.methods.loading import load_method
 from lightning_ssl.methods.mae import MAE
+from lightning_ssl.methods.mmcr import MMCR
 from lightning_ssl.methods.moco import MoCo
 from lightning_ssl.methods.moco_v3 import MoCoV3
+from lightning_ssl.methods.msn import MSN
 from lightning_ssl.methods.nnclr import NNCLR
 from lightning_ssl.methods.queue import FeatureQueue
 from lightning_ssl.methods.registry import METHODS, method_class
 from lightning_ssl.methods.simclr import SimCLR
 from lightning_ssl.methods.simsiam import SimSiam
 from lightning_ssl.methods.swav import SwAV
+from lightning_ssl.methods.tico import TiCo
 from lightning_ssl.methods.types import Projection, StepOutput
 from lightning_ssl.methods.vicreg import VICReg
 
@@ -28,6 +31,8 @@ __all__ = [
     "DINO",
     "MAE",
     "METHODS",
+    "MMCR",
+    "MSN",
     "NNCLR",
     "BarlowTwins",
     "FeatureQueue",
@@ -40,6 +45,7 @@ __all__ = [
     "SimSiam",
     "StepOutput",
     "SwAV",
+    "TiCo",
     "VICReg",
     "load_method",
     "method_class",

@@ -6,12 +6,15 @@ from lightning_ssl.methods.byol import BYOL
 from lightning_ssl.methods.dino import DINO
 from lightning_ssl.methods.lejepa import LeJEPA
 from lightning_ssl.methods.mae import MAE
+from lightning_ssl.methods.mmcr import MMCR
 from lightning_ssl.methods.moco import MoCo
 from lightning_ssl.methods.moco_v3 import MoCoV3
+from lightning_ssl.methods.msn import MSN
 from lightning_ssl.methods.nnclr import NNCLR
 from lightning_ssl.methods.simclr import SimCLR
 from lightning_ssl.methods.simsiam import SimSiam
 from lightning_ssl.methods.swav import SwAV
+from lightning_ssl.methods.tico import TiCo
 from lightning_ssl.methods.vicreg import VICReg
 
 METHODS: dict[str, type[SSLMethod]] = {
@@ -22,12 +25,15 @@ METHODS: dict[str, type[SSLMethod]] = {
         DINO,
         LeJEPA,
         MAE,
+        MMCR,
         MoCo,
         MoCoV3,
+        MSN,
         NNCLR,
         SimCLR,
         SimSiam,
         SwAV,
+        TiCo,
         VICReg,
     )
 }

@@ -197,6 +197,19 @@ _ADVICE = {
         "al., 2021) and a batch-normalised cross-correlation; a lower learning "
         "rate or a wider projector also helps."
     ),
+    "TiCo": (
+        "TiCo relies on its covariance contrast: check that rho is not too weak "
+        "against the invariance term (8 by default, Zhu et al., 2022) and that the "
+        "teacher is detached; the running covariance fills over about "
+        "1 / (1 - beta) steps, during which the loss rises."
+    ),
+    "MMCR": (
+        "MMCR maximises the nuclear norm of the centroids of each image's views "
+        "(Yerxa et al., 2023): check that the embeddings are normalised, that the "
+        "views of an image differ, and that the projection dimension, which bounds "
+        "the rank, is not far below the batch size; keep the manifold weight "
+        "small, as it shrinks each image's manifold."
+    ),
     "DINO": (
         "DINO collapses to one dimension without centering and to the uniform "
         "output without sharpening (Caron et al., 2021, Sec. 5.3): check the "

@@ -23,6 +23,7 @@ from lightning_ssl.transforms.flip import (
 from lightning_ssl.transforms.gaussian_blur import BatchedGaussianBlur, BlurParams
 from lightning_ssl.transforms.grayscale import BatchedRandomGrayscale, GrayscaleParams
 from lightning_ssl.transforms.mae import BatchedMAETransform
+from lightning_ssl.transforms.mmcr import BatchedMMCRTransform
 from lightning_ssl.transforms.moco import BatchedMoCoV2Transform
 from lightning_ssl.transforms.multi_crop import BatchedMultiCropTransform
 from lightning_ssl.transforms.multi_view import BatchedMultiViewTransform
@@ -53,6 +54,7 @@ __all__ = [
     "BatchedFastSiamTransform",
     "BatchedGaussianBlur",
     "BatchedMAETransform",
+    "BatchedMMCRTransform",
     "BatchedMoCoV2Transform",
     "BatchedMultiCropTransform",
     "BatchedMultiViewTransform",

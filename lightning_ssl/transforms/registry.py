@@ -8,6 +8,7 @@ from lightning_ssl.transforms.byol import (
 from lightning_ssl.transforms.dino import BatchedDINOTransform
 from lightning_ssl.transforms.fast_siam import BatchedFastSiamTransform
 from lightning_ssl.transforms.mae import BatchedMAETransform
+from lightning_ssl.transforms.mmcr import BatchedMMCRTransform
 from lightning_ssl.transforms.moco import BatchedMoCoV2Transform
 from lightning_ssl.transforms.multi_crop import BatchedMultiCropTransform
 from lightning_ssl.transforms.multi_view import BatchedMultiViewTransform
@@ -29,6 +30,7 @@ BATCHED_TRANSFORMS: dict[
     "dino": BatchedDINOTransform,
     "fastsiam": BatchedFastSiamTransform,
     "mae": BatchedMAETransform,
+    "mmcr": BatchedMMCRTransform,
     "mocov2": BatchedMoCoV2Transform,
     "multicrop": BatchedMultiCropTransform,
     "simclr": BatchedSimCLRTransform,
@@ -36,7 +38,13 @@ BATCHED_TRANSFORMS: dict[
     "swav": BatchedSwaVTransform,
     "vicreg": BatchedVICRegTransform,
 }
-_ALIASES = {"moco": "mocov2"}
+# lightly's TiCo transforms are BYOL's under another name.
+_ALIASES = {
+    "moco": "mocov2",
+    "tico": "byol",
+    "ticoview1": "byolview1",
+    "ticoview2": "byolview2",
+}
 # lightly spells its multi-crop class "MultiCropTranform".
 _SUFFIXES = ("transform", "tranform")
 

@@ -12,7 +12,8 @@ which is what these tests check, at the level users experience: the method's own
 averaged over ranks exactly as DDP averages them. A gather whose backward pass
 sums the gradients of all ranks is what makes this hold; one that is off by the
 world size fails here. The tests also check the loss averaged over ranks and
-every buffer after the step: queues, support sets and the DINO centre.
+every buffer after the step: queues, support sets, the DINO centre and TiCo's
+running covariance.
 
 The models are tiny, in float64 and in eval mode. In eval mode batch norm in the
 heads normalises each sample with fixed statistics, so the loss is the only
@@ -99,6 +100,13 @@ CASES: dict[str, tuple[str, dict[str, Any], int]] = {
     ),
     # SIGReg's characteristic function over the global batch.
     "lejepa": ("lejepa", {**HEAD, "num_slices": 32}, 2),
+    # Second moment over the global batch, and its running average (a buffer).
+    "tico": ("tico", HEAD, 0),
+    # Nuclear norm of the matrix of centroids of the global batch.
+    "mmcr": ("mmcr", HEAD, 0),
+    # Sinkhorn on the targets and ME-MAX on the mean prediction of the global
+    # batch; unmasked (mask_ratio 0) on this convolutional backbone.
+    "msn": ("msn", {**HEAD, "num_prototypes": 12, "mask_ratio": 0.0}, 2),
 }
 
 

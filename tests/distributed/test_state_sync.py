@@ -43,6 +43,9 @@ SMALL = {
 # name: (constructor arguments, number of local crops, accumulate_grad_batches)
 CASES: dict[str, tuple[dict[str, Any], int, int]] = {
     "byol": ({**SMALL, "projection_dim": 8}, 0, 1),
+    # The running covariance moves with the embeddings of all ranks.
+    "tico": ({**SMALL, "projection_dim": 8}, 0, 1),
+    "mmcr": ({**SMALL, "projection_dim": 8}, 0, 1),
     "moco": ({**SMALL, "projection_dim": 8, "queue_size": 16}, 0, 1),
     "mocov3": ({**SMALL, "projection_dim": 8}, 0, 1),
     "nnclr": (

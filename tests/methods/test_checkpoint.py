@@ -14,6 +14,8 @@ from lightning_ssl.methods import (
     DINO,
     MAE,
     METHODS,
+    MMCR,
+    MSN,
     NNCLR,
     BarlowTwins,
     FeatureQueue,
@@ -24,6 +26,7 @@ from lightning_ssl.methods import (
     SimSiam,
     SSLMethod,
     SwAV,
+    TiCo,
     VICReg,
     load_method,
 )
@@ -44,6 +47,17 @@ TINY: dict[str, Callable[[], SSLMethod]] = {
     "swav": lambda: SwAV(**HEAD, num_prototypes=8, queue_length=16),
     "dino": lambda: DINO(**HEAD, bottleneck_dim=8, output_dim=16),
     "lejepa": lambda: LeJEPA(**HEAD, projection_dim=8, num_slices=16),
+    "tico": lambda: TiCo(**HEAD, projection_dim=8),
+    "mmcr": lambda: MMCR(**HEAD, projection_dim=8, num_views=2),
+    "msn": lambda: MSN(
+        "vit_tiny",
+        backbone_kwargs={"image_size": 32, "patch_size": 8},
+        warmup_epochs=0.0,
+        batch_size=8,
+        projection_hidden_dim=16,
+        projection_dim=8,
+        num_prototypes=8,
+    ),
     "mae": lambda: MAE(
         "vit_tiny",
         backbone_kwargs={"image_size": 32, "patch_size": 8},
@@ -61,13 +75,14 @@ STATEFUL = {
     "nnclr": "support_set.bank",
     "swav": "queues.0.bank",
     "dino": "criterion.center",
+    "tico": "criterion.C",
 }
 
 
 def view_loader(name: str, num_batches: int = 2) -> DataLoader[Any]:
     """Random batches of 8 with the view layout each method expects."""
     sizes = {"mae": [32], "swav": [32, 32, 16, 16], "dino": [32, 32, 16, 16]}
-    sizes["lejepa"] = sizes["dino"]
+    sizes["lejepa"] = sizes["msn"] = sizes["dino"]
     generator = torch.Generator().manual_seed(0)
     batches = [
         (

@@ -17,12 +17,15 @@ EXPECTED = {
     "dino",
     "lejepa",
     "mae",
+    "mmcr",
     "moco",
     "mocov3",
+    "msn",
     "nnclr",
     "simclr",
     "simsiam",
     "swav",
+    "tico",
     "vicreg",
 }
 

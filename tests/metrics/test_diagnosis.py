@@ -101,6 +101,8 @@ def test_advice_follows_the_method_class_and_its_bases() -> None:
     assert "teacher" in method_advice(BYOLWithoutPredictor)
     assert "variance and covariance" in method_advice(VICReg)
     assert "temperature" in method_advice("MoCoV3")
+    assert "covariance contrast" in method_advice("TiCo")
+    assert "centroids" in method_advice("MMCR")
     assert method_advice("MyMethod").startswith("Common causes")
 
 

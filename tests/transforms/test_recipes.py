@@ -40,6 +40,10 @@ RECIPES: dict[str, tuple[Callable[[], torch.nn.Module], list[int]]] = {
         [16, 16, 8],
     ),
     "mae": (lambda: transforms.BatchedMAETransform(input_size=16), [16]),
+    "mmcr": (
+        lambda: transforms.BatchedMMCRTransform(k=3, input_size=16),
+        [16, 16, 16],
+    ),
 }
 
 # Batched recipe, lightly counterpart; lightly's rotations are not supported.
@@ -59,6 +63,7 @@ SIGNATURE_PAIRS = [
         lightly_transforms.multi_crop_transform.MultiCropTranform,
     ),
     (transforms.BatchedMAETransform, lightly_transforms.MAETransform),
+    (transforms.BatchedMMCRTransform, lightly_transforms.MMCRTransform),
 ]
 UNSUPPORTED = {"rr_prob", "rr_degrees"}
 
@@ -170,6 +175,10 @@ LIGHTLY_PAIRS = {
     "mae": (
         lambda: lightly_transforms.MAETransform(input_size=32),
         lambda: transforms.BatchedMAETransform(input_size=32),
+    ),
+    "mmcr": (
+        lambda: lightly_transforms.MMCRTransform(k=4, input_size=32),
+        lambda: transforms.BatchedMMCRTransform(k=4, input_size=32),
     ),
 }
 # Differences seen over seeds on 320 CIFAR-10 images are up to 0.07 for channel

@@ -4,6 +4,8 @@ from lightly import transforms as lightly_transforms
 from lightning_ssl.transforms import (
     BATCHED_TRANSFORMS,
     BatchedBYOLTransform,
+    BatchedBYOLView1Transform,
+    BatchedMMCRTransform,
     BatchedMoCoV2Transform,
     BatchedMultiCropTransform,
     BatchedSimCLRTransform,
@@ -22,6 +24,9 @@ from lightning_ssl.transforms import (
         ("moco", BatchedMoCoV2Transform),
         ("MultiCropTranform", BatchedMultiCropTransform),
         ("multi_crop", BatchedMultiCropTransform),
+        (lightly_transforms.MMCRTransform, BatchedMMCRTransform),
+        ("TiCo", BatchedBYOLTransform),
+        (lightly_transforms.TiCoView1Transform, BatchedBYOLView1Transform),
     ],
 )
 def test_finds_the_batched_recipe(query, expected):
