@@ -1,13 +1,16 @@
-"""Every method saves and reloads with `load_method`, queues and centres included."""
+"""Every method saves and reloads with `load_method`, queues and centres included,
+and trains when subclassed with one hook overridden."""
 
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from typing_extensions import override
 
 from lightning_ssl.methods import (
     BYOL,
@@ -30,6 +33,7 @@ from lightning_ssl.methods import (
     VICReg,
     load_method,
 )
+from lightning_ssl.methods.types import StepOutput, Views
 
 RESNET = {"backbone": "narrow_resnet18", "warmup_epochs": 0.0, "batch_size": 8}
 HEAD = {**RESNET, "projection_hidden_dim": 16}
@@ -157,3 +161,33 @@ def test_queues_and_centres_are_saved_after_training(name: str, tmp_path: Path) 
     queues = [m for m in load_method(path).modules() if isinstance(m, FeatureQueue)]
     for queue in queues:
         assert int(queue.bank_ptr) > 0 or bool(queue.full)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_a_subclass_overriding_one_hook_trains(name: str, tmp_path: Path) -> None:
+    # The pattern the methods are built for: subclass, override one hook, call
+    # super(), and the Trainer runs the subclass's hook at every step.
+    method = type(TINY[name]())
+    losses: list[float] = []
+
+    class Extended(method):  # type: ignore[misc, valid-type]
+        @override
+        def compute_loss(self, views: Views) -> StepOutput:
+            output = super().compute_loss(views)
+            losses.append(float(output["loss"]))
+            return output
+
+    torch.manual_seed(0)
+    model = Extended(**TINY[name]().hparams)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, view_loader(name))
+    assert trainer.global_step == 2
+    assert len(losses) == 2 and np.isfinite(losses).all()
