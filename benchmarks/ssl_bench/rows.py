@@ -61,7 +61,8 @@ EVAL_BATCH_SIZE = 512
 # command always trains the same number of steps; the wall time it took is
 # reported beside. TiCo and MMCR were timed later on a less loaded machine,
 # alongside BYOL and SimCLR, and scaled by those two methods' ratio of reference
-# to measured step time (three runs; ratios 2.3-4.2, estimates spread +-15%).
+# to measured step time (three runs; ratios 2.3-4.2, estimates spread +-15%);
+# MSN likewise (five runs; ratios 3.1-3.8, estimates 1.14-1.43, mean 1.24).
 SECONDS_PER_STEP = {
     "barlowtwins": 0.68,
     "byol": 1.04,
@@ -71,6 +72,7 @@ SECONDS_PER_STEP = {
     "mmcr": 2.05,
     "moco": 0.58,
     "mocov3": 0.96,
+    "msn": 1.24,
     "nnclr": 0.89,
     "simclr": 0.80,
     "simsiam": 0.81,

@@ -60,9 +60,9 @@ class MSN(SSLMethod):
     With ``mask_ratio > 0`` the backbone must be a torchvision ViT;
     :meth:`embed` returns the class token `(B, D)` of unmasked images. Under DDP
     Sinkhorn and ME-MAX use the global batch (lightly's ``gather_distributed``
-    covers Sinkhorn only; :class:`GlobalMEMaxLoss` gathers ME-MAX). There is no
-    batched (``augment_on="device"``) recipe for ``MSNTransform`` yet, so
-    :meth:`default_batch_transform` raises ``NotImplementedError``.
+    covers Sinkhorn only; :class:`GlobalMEMaxLoss` gathers ME-MAX). With
+    ``augment_on="device"`` :meth:`default_batch_transform` makes the same views
+    with :class:`~lightning_ssl.transforms.BatchedMSNTransform`.
 
     Args:
         backbone: Backbone name or module, see :class:`SSLMethod`.

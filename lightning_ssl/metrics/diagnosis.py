@@ -221,6 +221,12 @@ _ADVICE = {
         "epsilon and the iterations, and freeze the prototypes during the first "
         "epoch (Caron et al., 2020, Appendix A)."
     ),
+    "MSN": (
+        "MSN's assignments collapse onto few prototypes without ME-MAX: check "
+        "that the regularization weight is not 0 (1 in Assran et al., 2022), that "
+        "the targets are sharpened and balanced by Sinkhorn, and that the target "
+        "network is detached and moves slowly (momentum 0.996 or higher)."
+    ),
     "SimCLR": (
         "Contrastive losses rarely collapse completely; check that the temperature "
         "is not too high, the batch not too small for the negatives, and that "

@@ -25,6 +25,7 @@ from lightning_ssl.transforms.grayscale import BatchedRandomGrayscale, Grayscale
 from lightning_ssl.transforms.mae import BatchedMAETransform
 from lightning_ssl.transforms.mmcr import BatchedMMCRTransform
 from lightning_ssl.transforms.moco import BatchedMoCoV2Transform
+from lightning_ssl.transforms.msn import BatchedMSNTransform
 from lightning_ssl.transforms.multi_crop import BatchedMultiCropTransform
 from lightning_ssl.transforms.multi_view import BatchedMultiViewTransform
 from lightning_ssl.transforms.normalize import BatchedNormalize
@@ -55,6 +56,7 @@ __all__ = [
     "BatchedGaussianBlur",
     "BatchedMAETransform",
     "BatchedMMCRTransform",
+    "BatchedMSNTransform",
     "BatchedMoCoV2Transform",
     "BatchedMultiCropTransform",
     "BatchedMultiViewTransform",

@@ -10,6 +10,7 @@ from lightning_ssl.transforms.fast_siam import BatchedFastSiamTransform
 from lightning_ssl.transforms.mae import BatchedMAETransform
 from lightning_ssl.transforms.mmcr import BatchedMMCRTransform
 from lightning_ssl.transforms.moco import BatchedMoCoV2Transform
+from lightning_ssl.transforms.msn import BatchedMSNTransform
 from lightning_ssl.transforms.multi_crop import BatchedMultiCropTransform
 from lightning_ssl.transforms.multi_view import BatchedMultiViewTransform
 from lightning_ssl.transforms.simclr import BatchedSimCLRTransform
@@ -32,6 +33,7 @@ BATCHED_TRANSFORMS: dict[
     "mae": BatchedMAETransform,
     "mmcr": BatchedMMCRTransform,
     "mocov2": BatchedMoCoV2Transform,
+    "msn": BatchedMSNTransform,
     "multicrop": BatchedMultiCropTransform,
     "simclr": BatchedSimCLRTransform,
     "simsiam": BatchedSimSiamTransform,

@@ -15,6 +15,7 @@ from torchvision.models import VisionTransformer
 import lightning_ssl.methods.msn as msn_module
 from lightning_ssl.methods import load_method
 from lightning_ssl.methods.msn import MSN, GlobalMEMaxLoss
+from lightning_ssl.transforms import BatchedMSNTransform
 
 HEAD = {"projection_hidden_dim": 16, "projection_dim": 8, "num_prototypes": 8}
 TINY_VIT = {
@@ -156,14 +157,19 @@ def test_prototypes_are_optimised_without_weight_decay(tmp_path: Path) -> None:
     assert len(grouped) == len(set(grouped))
 
 
-def test_default_views_and_no_batched_recipe(cifar: Any) -> None:
+def test_default_views_match_on_both_data_paths(cifar: Any) -> None:
     model = MSN(**TINY_VIT, **HEAD, num_focal_views=3)
     views = model.default_transform(32)(cifar.train_images[0])
-    assert [tuple(view.shape) for view in views] == [(3, 32, 32)] * 2 + [
-        (3, 16, 16)
-    ] * 3
-    with pytest.raises(NotImplementedError, match="MSN has no batched transform"):
-        model.default_batch_transform(32)
+    expected = [(32, 32)] * 2 + [(16, 16)] * 3
+    assert [tuple(view.shape) for view in views] == [(3, *s) for s in expected]
+
+    # The batched recipe makes the same views of a whole batch, on any device.
+    transform = model.default_batch_transform(32)
+    assert isinstance(transform, BatchedMSNTransform)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    batched = transform(images)
+    assert [tuple(view.shape) for view in batched] == [(4, 3, *s) for s in expected]
+    assert torch.isfinite(model.compute_loss(batched)["loss"])
 
 
 def test_checkpoint_round_trip_keeps_prototypes_and_teacher(tmp_path: Path) -> None:

@@ -103,6 +103,7 @@ def test_advice_follows_the_method_class_and_its_bases() -> None:
     assert "temperature" in method_advice("MoCoV3")
     assert "covariance contrast" in method_advice("TiCo")
     assert "centroids" in method_advice("MMCR")
+    assert "ME-MAX" in method_advice("MSN")
     assert method_advice("MyMethod").startswith("Common causes")
 
 

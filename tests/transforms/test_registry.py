@@ -7,6 +7,7 @@ from lightning_ssl.transforms import (
     BatchedBYOLView1Transform,
     BatchedMMCRTransform,
     BatchedMoCoV2Transform,
+    BatchedMSNTransform,
     BatchedMultiCropTransform,
     BatchedSimCLRTransform,
     batched_transform_for,
@@ -27,6 +28,7 @@ from lightning_ssl.transforms import (
         (lightly_transforms.MMCRTransform, BatchedMMCRTransform),
         ("TiCo", BatchedBYOLTransform),
         (lightly_transforms.TiCoView1Transform, BatchedBYOLView1Transform),
+        (lightly_transforms.MSNTransform, BatchedMSNTransform),
     ],
 )
 def test_finds_the_batched_recipe(query, expected):
