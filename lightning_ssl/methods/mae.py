@@ -19,8 +19,9 @@ from torch.nn import functional as F
 from torchvision.models.vision_transformer import VisionTransformer
 from typing_extensions import override
 
+from lightning_ssl.methods.augmentation import Augmentation
 from lightning_ssl.methods.base import SSLMethod
-from lightning_ssl.methods.types import MultiViewTransform, StepOutput, Views
+from lightning_ssl.methods.types import StepOutput, Views
 from lightning_ssl.methods.vit import backbone_features, vit_tokens
 from lightning_ssl.validation import check_choice, check_positive_int, check_range
 
@@ -128,6 +129,17 @@ class MAE(SSLMethod):
         assert isinstance(self.backbone, VisionTransformer)
         return self.backbone
 
+    @override
+    def build_parameter_groups(self) -> list[dict[str, Any]]:
+        """The default groups, plus the mask token in the group without decay.
+
+        The mask token belongs to the method itself rather than to one of its
+        child modules, which are all that the default groups collect.
+        """
+        groups = super().build_parameter_groups()
+        groups[-1]["params"].append(self.mask_token)
+        return groups
+
     def build_decoder(self) -> MAEDecoder:
         """lightly's torchvision-based decoder: tokens `(B, 1 + N, D)` to pixels."""
         hp = self.hparams
@@ -176,8 +188,12 @@ class MAE(SSLMethod):
         tokens = vit_tokens(self.vit, images, idx_keep)  # (B, 1 + K, D)
 
         # Decoder input: encoded tokens where kept, the mask token elsewhere.
-        x = repeat_token(self.mask_token, (batch_size, sequence_length))
-        x = set_at_index(x, idx_keep, self.decoder.embed(tokens))
+        # Under autocast the embedded tokens are bf16 or fp16 while the mask
+        # token stays float32, and the scatter needs one dtype.
+        embedded = self.decoder.embed(tokens)  # (B, 1 + K, decoder_dim)
+        dtype = torch.promote_types(embedded.dtype, self.mask_token.dtype)
+        x = repeat_token(self.mask_token.to(dtype), (batch_size, sequence_length))
+        x = set_at_index(x, idx_keep, embedded.to(dtype))
         x = self.decoder.decode(x)  # (B, 1 + N, decoder_dim)
         predictions = self.decoder.predict(get_at_index(x, idx_mask))
 
@@ -190,6 +206,6 @@ class MAE(SSLMethod):
         return {"loss": loss, "features": self.pool(tokens).detach()}
 
     @override
-    def default_transform(self, image_size: int) -> MultiViewTransform:
+    def default_augmentation(self, image_size: int) -> Augmentation:
         """lightly's MAE view: random resized crop (scale 0.2-1) and flip."""
-        return MAETransform(input_size=image_size)
+        return Augmentation(MAETransform, {"input_size": image_size})

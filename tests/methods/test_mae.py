@@ -1,14 +1,24 @@
-"""MAE specifics: a ViT backbone, masking and the features it embeds."""
+"""MAE specifics: ViT backbone, masking, features, mask token and mixed precision."""
 
+from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
+from lightning_ssl.keys import TRAIN_LOSS
 from lightning_ssl.methods import MAE
 
-VIT = {"backbone": "vit_tiny", "backbone_kwargs": {"image_size": 32, "patch_size": 8}}
-DECODER = {"decoder_depth": 1, "decoder_dim": 16, "decoder_heads": 2}
+VIT: dict[str, Any] = {
+    "backbone": "vit_tiny",
+    "backbone_kwargs": {"image_size": 32, "patch_size": 8},
+}
+DECODER: dict[str, Any] = {"decoder_depth": 1, "decoder_dim": 16, "decoder_heads": 2}
+# Trainer runs: no warmup, so that the first steps move the weights, and the
+# batch size given, since the loaders below are plain lists of batches.
+TRAINING: dict[str, Any] = {"warmup_epochs": 0.0, "batch_size": 8}
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
@@ -52,3 +62,65 @@ def test_images_of_another_size_are_rejected() -> None:
     model = MAE(**VIT, **DECODER)
     with pytest.raises(ValueError, match="image_size 32"):
         model.compute_loss([torch.randn(2, 3, 16, 16)])
+
+
+def image_loader(num_batches: int = 2) -> DataLoader[Any]:
+    """Random batches of 8 images of 32 px, as ``([images], targets)``."""
+    generator = torch.Generator().manual_seed(0)
+    batches = [
+        ([torch.randn(8, 3, 32, 32, generator=generator)], torch.full((8,), -1))
+        for _ in range(num_batches)
+    ]
+    return DataLoader(batches, batch_size=None)
+
+
+def fit(model: MAE, tmp_path: Path, **trainer_kwargs: Any) -> L.Trainer:
+    """Train ``model`` for 2 steps on CPU."""
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **trainer_kwargs,
+    )
+    trainer.fit(model, image_loader())
+    return trainer
+
+
+def test_mask_token_is_optimised_without_weight_decay(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = MAE(**VIT, **DECODER, **TRAINING)
+    initial = model.mask_token.detach().clone()
+    trainer = fit(model, tmp_path)
+
+    groups = [
+        group
+        for group in trainer.optimizers[0].param_groups
+        if any(param is model.mask_token for param in group["params"])
+    ]
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 0.0
+    assert not torch.equal(model.mask_token.detach(), initial)
+
+
+def test_loss_under_bf16_autocast_is_finite_and_backpropagates() -> None:
+    # The decoder's embedded tokens are bf16 under autocast, the mask token is
+    # float32; scattering one into the other needs a common dtype.
+    torch.manual_seed(0)
+    model = MAE(**VIT, **DECODER)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model.compute_loss([torch.randn(2, 3, 32, 32)])["loss"]
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert model.mask_token.grad is not None
+    assert torch.isfinite(model.mask_token.grad).all()
+
+
+def test_trains_with_bf16_mixed_precision(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = MAE(**VIT, **DECODER, **TRAINING)
+    trainer = fit(model, tmp_path, precision="bf16-mixed")
+    assert trainer.global_step == 2
+    assert torch.isfinite(trainer.callback_metrics[TRAIN_LOSS])
