@@ -560,9 +560,7 @@ def render_gpu_reference(
         "augmentations, without blur; lightly's benchmark lowers the colour "
         "jitter strength to 0.5 for SimCLR, MoCo, NNCLR, SwAV and DINO, which "
         "the recipes leave at the methods' defaults. solo-learn's linear "
-        "figures come from its own 1000-epoch recipes. `cifar10_mae.yaml` runs "
-        "in float32 because lightning_ssl's MAE fails under bf16 autocast (the "
-        "GPU check reports it).",
+        "figures come from its own 1000-epoch recipes.",
         "",
         "## CIFAR-10, ResNet-18 with CIFAR stem",
         "",
