@@ -8,7 +8,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import DataLoader
 from torchvision.models import VisionTransformer
 
@@ -16,6 +16,8 @@ import lightning_ssl.methods.msn as msn_module
 from lightning_ssl.methods import load_method
 from lightning_ssl.methods.msn import MSN, GlobalMEMaxLoss
 from lightning_ssl.transforms import BatchedMSNTransform
+
+from .vits import tiny_vit
 
 HEAD = {"projection_hidden_dim": 16, "projection_dim": 8, "num_prototypes": 8}
 TINY_VIT = {
@@ -192,20 +194,6 @@ def test_checkpoint_round_trip_keeps_prototypes_and_teacher(tmp_path: Path) -> N
     images = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(model.eval().embed(images), loaded.embed(images))
-
-
-def tiny_vit() -> VisionTransformer:
-    """A 2-block ViT on 8 px patches of 32 px images, with class-token output."""
-    vit = VisionTransformer(
-        image_size=32,
-        patch_size=8,
-        num_layers=2,
-        num_heads=3,
-        hidden_dim=96,
-        mlp_dim=384,
-    )
-    vit.heads = nn.Identity()
-    return vit
 
 
 STEPS = 150

@@ -3,13 +3,13 @@
 Each method trains once per module (the runs are cached) for 50 optimizer
 steps of batch 32 on a pool of 800 augmented views of 1,000 training images
 (the pool's 25 batches are reused), with small heads on ``narrow_resnet18``
-(``vit_tiny`` with 4x4 patches for MAE). Two things are checked: the mean loss
+(a 2-block ViT on 8x8 patches for MAE). Two things are checked: the mean loss
 of the last 10 steps is below that of the first 10 (counted from
 ``LOSS_FROM`` for MoCo, once its queue is full), and the weighted kNN
 top-1 (k=20) of 1,000 held-out test images, with the 1,000 training images as
 the bank, beats the same network at its random initialisation. The multi-crop
 cases (SwAV, DINO, LeJEPA) use 2 global crops of 32 px and 4 local crops of
-16 px.
+16 px. MAE's kNN check and MSN run longer, in their own test files.
 """
 
 from collections.abc import Callable
@@ -38,6 +38,8 @@ from lightning_ssl.methods import (
     VICReg,
 )
 
+from .vits import tiny_vit
+
 STEPS = 50
 
 # Short runs need an optimizer that moves fast from the first step: LARS (whose
@@ -54,13 +56,6 @@ RESNET = {
 }
 # DINO's and LeJEPA's losses learn better features with plain SGD here.
 SGD = {**RESNET, "optimizer": "sgd", "lr": 0.5, "weight_decay": 5e-4}
-VIT = {
-    "backbone": "vit_tiny",
-    "backbone_kwargs": {"image_size": 32, "patch_size": 4},
-    "lr": 1e-3,
-    "lr_scaling": "none",
-    "warmup_epochs": 0.0,
-}
 MULTI_CROP = {"num_local_views": 4, "local_crop_size": 16}
 
 CASES: dict[str, Callable[[], SSLMethod]] = {
@@ -100,7 +95,16 @@ CASES: dict[str, Callable[[], SSLMethod]] = {
         weight_decay_end=None,
     ),
     "lejepa": lambda: LeJEPA(**SGD, **MULTI_CROP, projection_dim=32, num_slices=256),
-    "mae": lambda: MAE(**VIT, decoder_depth=1, decoder_dim=64, decoder_heads=4),
+    "mae": lambda: MAE(
+        tiny_vit(),
+        decoder_depth=1,
+        decoder_dim=64,
+        decoder_heads=4,
+        pooling="mean",
+        lr=1e-3,
+        lr_scaling="none",
+        warmup_epochs=0.0,
+    ),
     # C starts at zero: a shorter average (beta 0.5) fills it in the first steps,
     # so that its growth does not hide the fall of the loss; a stronger contrast
     # (rho 16) and a faster teacher suit 50 steps.
@@ -120,14 +124,12 @@ CASES: dict[str, Callable[[], SSLMethod]] = {
 # with the numbers measured (kNN top-1 at init -> after 50 steps).
 KNN_XFAIL: dict[str, str] = {}
 
-# Measured once and not re-run: embedding the 2,000 evaluation images with a
-# ViT-Tiny on 64 patches costs ~45 s of CPU, more than the whole MAE run.
-KNN_NOT_RUN: dict[str, str] = {
-    "mae": (
-        "MAE features lose to a random ViT in 50 steps: measured kNN top-1 0.282 "
-        "at init -> 0.212; pixel reconstruction needs far longer training (and "
-        "MAE is known to need fine-tuning or long runs for good frozen features)"
-    ),
+# Cases whose kNN accuracy is checked after a longer run elsewhere. MAE's
+# frozen features first lose to a random ViT (kNN top-1 0.257 at init -> 0.230
+# after 50 steps; no ViT size, pooling, lr, mask ratio or decoder tried gained
+# more than seed noise in 50 steps) and beat it after a few hundred.
+KNN_ELSEWHERE: dict[str, str] = {
+    "mae": "tests/methods/test_mae.py::test_learns_on_cifar10 (1,000 steps)",
 }
 
 
@@ -151,7 +153,7 @@ def runs(cifar: Any, train: Callable[..., list[float]]) -> Callable[[str], Run]:
             torch.manual_seed(0)
             model = CASES[name]()
             loader = cifar.loader(model)
-            evaluate = name not in KNN_NOT_RUN
+            evaluate = name not in KNN_ELSEWHERE
             knn_at_init = cifar.knn_top1(model) if evaluate else float("nan")
             losses = train(model, loader, STEPS)
             knn_trained = cifar.knn_top1(model) if evaluate else float("nan")
@@ -188,11 +190,6 @@ def test_loss_falls(name: str, runs: Callable[[str], Run]) -> None:
 
 
 def _knn_case(name: str) -> Any:
-    if name in KNN_NOT_RUN:
-        return pytest.param(
-            name,
-            marks=pytest.mark.xfail(reason=KNN_NOT_RUN[name], run=False, strict=False),
-        )
     if name in KNN_XFAIL:
         return pytest.param(
             name, marks=pytest.mark.xfail(reason=KNN_XFAIL[name], strict=False)
@@ -200,7 +197,9 @@ def _knn_case(name: str) -> Any:
     return name
 
 
-@pytest.mark.parametrize("name", [_knn_case(name) for name in CASES])
+@pytest.mark.parametrize(
+    "name", [_knn_case(name) for name in CASES if name not in KNN_ELSEWHERE]
+)
 def test_knn_beats_random_initialisation(name: str, runs: Callable[[str], Run]) -> None:
     run = runs(name)
     assert run.knn_trained > run.knn_at_init, (
