@@ -222,7 +222,12 @@ def diagnose(
         )
     note = NOTES.get((document["dataset"], row["label"]))
     if note:
-        note = note.format(**note_fields(row, reference, supervised))
+        try:
+            note = note.format(**note_fields(row, reference, supervised))
+        except KeyError:
+            # The results are rewritten after every row; until the baseline a
+            # note quotes has run, the note waits.
+            note = None
     return "; ".join(facts) + (f". {note}" if note else ".")
 
 

@@ -225,12 +225,15 @@ def main(argv: list[str] | None = None) -> None:
         speedup = json.loads(fast_path.read_text())["throughput"]["speedup"]
         document["fast_data_path_speedup"] = round(speedup, 2)
     done: dict[str, dict[str, Any]] = {}
+    earlier_wall_s = 0.0  # the interrupted run's share of the table's wall time
     if args.resume and path.with_suffix(".json").exists():
         previous = json.loads(path.with_suffix(".json").read_text())
         if previous["settings"] == document["settings"]:
             done = {r["label"]: r for r in previous["rows"] if "error" not in r}
+            earlier_wall_s = previous.get("wall_s", 0.0)
+            document["started"] = previous["started"]
 
-    start = time.perf_counter()
+    start = time.perf_counter() - earlier_wall_s
     with tempfile.TemporaryDirectory(prefix="lightning_ssl_bench_") as log_dir:
         for label, row in rows:
             if label in done:

@@ -46,6 +46,12 @@ CASES: dict[str, tuple[dict[str, Any], int, int]] = {
     # The running covariance moves with the embeddings of all ranks.
     "tico": ({**SMALL, "projection_dim": 8}, 0, 1),
     "mmcr": ({**SMALL, "projection_dim": 8}, 0, 1),
+    # The target network; the focal views are the local crops.
+    "msn": (
+        {**SMALL, "projection_dim": 8, "num_prototypes": 10, "mask_ratio": 0.0},
+        2,
+        1,
+    ),
     "moco": ({**SMALL, "projection_dim": 8, "queue_size": 16}, 0, 1),
     "mocov3": ({**SMALL, "projection_dim": 8}, 0, 1),
     "nnclr": (
