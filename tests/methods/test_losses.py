@@ -32,6 +32,17 @@ def test_moco_info_nce_matches_a_naive_loop() -> None:
     torch.manual_seed(0)
     model = MoCo(**HEAD, projection_dim=8, queue_size=16, temperature=0.2)
     q, k = torch.randn(5, 8), F.normalize(torch.randn(5, 8), dim=1)
+    # An empty queue has no negatives: the positive is the only logit.
+    assert float(model.info_nce(q, k)) == pytest.approx(0.0, abs=1e-6)
+
+    # Written slots are the negatives; the unwritten ones are left out.
+    model.queue.push(F.normalize(torch.randn(6, 8), dim=1))
+    expected = naive_info_nce(q, k, model.queue.features[:6], 0.2)
+    assert float(model.info_nce(q, k)) == pytest.approx(expected, rel=1e-5)
+
+    # Once the queue is full, every slot is.
+    model.queue.push(F.normalize(torch.randn(10, 8), dim=1))
+    assert bool(model.queue.full)
     expected = naive_info_nce(q, k, model.queue.features, 0.2)
     assert float(model.info_nce(q, k)) == pytest.approx(expected, rel=1e-5)
 
