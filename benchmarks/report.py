@@ -344,7 +344,7 @@ def protocol(document: dict[str, Any]) -> list[str]:
     if vit is not None:
         sizes = vit["eval_images"]
         lines.append(
-            "- ViT rows (MAE and its random init): features computed under "
+            "- ViT rows (MAE, I-JEPA and their random init): features computed under "
             f"bfloat16 autocast on a smaller bank of {number(sizes['bank'])} and "
             f"{number(sizes['test'])} test images, as ViT-Tiny "
             "with 4x4 patches embeds about 20 images/s on one loaded core; "
@@ -631,8 +631,8 @@ def readme_section(
         "python benchmarks/report.py",
         "```",
         "",
-        "Each method pretrains `narrow_resnet18` (MAE: `vit_tiny`, 4x4 patches) "
-        "for a fixed number of steps worth the stated CPU minutes; the tables "
+        "Each method pretrains `narrow_resnet18` (MAE and I-JEPA: `vit_tiny`, 4x4 "
+        "patches) for a fixed number of steps worth the stated CPU minutes; the tables "
         "show kNN and linear-probe top-1 (%) on the test images with 1%, 10% "
         "and 100% of a labelled bank of training images (sizes in each results "
         "file), next to raw pixels, random initialisation "

@@ -5,7 +5,8 @@ The papers' recipes assume hundreds of epochs on large GPUs: heads 2,048 to
 cores a run lasts a few hundred optimizer steps, so every method here gets:
 
 - the ``narrow_resnet18`` backbone (16 base channels, 128-d features) with its
-  standard stem, except MAE, which needs a ViT (``vit_tiny``, 4x4 patches);
+  standard stem, except MAE and I-JEPA, which need a ViT (``vit_tiny``, 4x4
+  patches);
 - heads sized to the 128-d features (hidden width 512, outputs 64-512);
 - plain SGD with momentum 0.9, learning rate 0.2 x batch / 256 (0.1 at the
   benchmark's batch of 128) and weight decay 5e-4: the optimizer of lightly's
@@ -13,7 +14,7 @@ cores a run lasts a few hundred optimizer steps, so every method here gets:
   take a larger step), with a cosine decay after a warmup over the first 10%
   of the steps;
 - EMA teachers that bootstrap the targets (BYOL, DINO, MoCo v3, TiCo, MMCR,
-  MSN) start at momentum 0.96 instead of 0.99-0.996: a horizon of about
+  MSN, I-JEPA) start at momentum 0.96 instead of 0.99-0.996: a horizon of about
   1 / (1 - m) = 25 steps, a tenth of these runs, where the papers' values
   average over hundreds of steps of runs 1,000 times longer;
 - schedules that the papers give in epochs (warmup, teacher temperature,
@@ -201,6 +202,27 @@ RECIPES: dict[str, Recipe] = {
             note=(
                 "ViT-Tiny, 4x4 patches (another backbone); decoder 2 x 128; "
                 "AdamW 1e-3 x batch / 256; mean-pooled patch tokens as features."
+            ),
+        ),
+        Recipe(
+            "ijepa",
+            {
+                "backbone_kwargs": {"patch_size": 4},
+                "predictor_depth": 2,
+                "predictor_dim": 128,
+                "predictor_heads": 4,
+                "optimizer": "adamw",
+                "lr": 1e-3,
+                "reference_batch_size": 256,
+                "weight_decay": 0.05,
+                "weight_decay_end": None,
+                "min_lr_ratio": 0.0,
+                "teacher_momentum": SHORT_RUN_TEACHER_MOMENTUM,
+            },
+            backbone=VIT_BACKBONE,
+            note=(
+                "ViT-Tiny, 4x4 patches (an 8x8 grid); predictor 2 x 128; AdamW "
+                "1e-3 x batch / 256 with constant weight decay 0.05, as MAE's row."
             ),
         ),
     )

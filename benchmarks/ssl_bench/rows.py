@@ -63,10 +63,13 @@ EVAL_BATCH_SIZE = 512
 # alongside BYOL and SimCLR, and scaled by those two methods' ratio of reference
 # to measured step time (three runs; ratios 2.3-4.2, estimates spread +-15%);
 # MSN likewise (five runs; ratios 3.1-3.8, estimates 1.14-1.43, mean 1.24).
+# I-JEPA likewise beside SimCLR and MAE (four 16-step runs of 7.2-7.9 s, mean
+# 7.5; SimCLR 0.21-0.23 and MAE 2.69 there, ratios 3.7 and 3.8), so about 28.
 SECONDS_PER_STEP = {
     "barlowtwins": 0.68,
     "byol": 1.04,
     "dino": 1.60,
+    "ijepa": 28.0,
     "lejepa": 1.78,
     "mae": 10.2,
     "mmcr": 2.05,

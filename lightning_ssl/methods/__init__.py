@@ -9,6 +9,7 @@ from lightning_ssl.methods.barlow_twins import BarlowTwins
 from lightning_ssl.methods.base import SSLMethod
 from lightning_ssl.methods.byol import BYOL
 from lightning_ssl.methods.dino import DINO
+from lightning_ssl.methods.ijepa import IJEPA
 from lightning_ssl.methods.lejepa import LeJEPA
 from lightning_ssl.methods.loading import load_method
 from lightning_ssl.methods.mae import MAE
@@ -29,6 +30,7 @@ from lightning_ssl.methods.vicreg import VICReg
 __all__ = [
     "BYOL",
     "DINO",
+    "IJEPA",
     "MAE",
     "METHODS",
     "MMCR",

@@ -4,6 +4,7 @@ from lightning_ssl.methods.barlow_twins import BarlowTwins
 from lightning_ssl.methods.base import SSLMethod
 from lightning_ssl.methods.byol import BYOL
 from lightning_ssl.methods.dino import DINO
+from lightning_ssl.methods.ijepa import IJEPA
 from lightning_ssl.methods.lejepa import LeJEPA
 from lightning_ssl.methods.mae import MAE
 from lightning_ssl.methods.mmcr import MMCR
@@ -23,6 +24,7 @@ METHODS: dict[str, type[SSLMethod]] = {
         BarlowTwins,
         BYOL,
         DINO,
+        IJEPA,
         LeJEPA,
         MAE,
         MMCR,

@@ -15,6 +15,7 @@ from typing_extensions import override
 from lightning_ssl.methods import (
     BYOL,
     DINO,
+    IJEPA,
     MAE,
     METHODS,
     MMCR,
@@ -71,6 +72,15 @@ TINY: dict[str, Callable[[], SSLMethod]] = {
         decoder_dim=16,
         decoder_heads=2,
     ),
+    "ijepa": lambda: IJEPA(
+        "vit_tiny",
+        backbone_kwargs={"image_size": 32, "patch_size": 8},
+        warmup_epochs=0.0,
+        batch_size=8,
+        predictor_depth=1,
+        predictor_dim=16,
+        predictor_heads=2,
+    ),
 }
 
 # State that a resumed run must not lose, by method: key -> expected prefix.
@@ -87,6 +97,7 @@ def view_loader(name: str, num_batches: int = 2) -> DataLoader[Any]:
     """Random batches of 8 with the view layout each method expects."""
     sizes = {"mae": [32], "swav": [32, 32, 16, 16], "dino": [32, 32, 16, 16]}
     sizes["lejepa"] = sizes["msn"] = sizes["dino"]
+    sizes["ijepa"] = sizes["mae"]
     generator = torch.Generator().manual_seed(0)
     batches = [
         (

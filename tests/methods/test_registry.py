@@ -15,6 +15,7 @@ EXPECTED = {
     "barlowtwins",
     "byol",
     "dino",
+    "ijepa",
     "lejepa",
     "mae",
     "mmcr",
