@@ -92,6 +92,25 @@ class Cifar:
         )
         return scores[VAL_KNN_TOP1]
 
+    def assert_learns(
+        self, model: SSLMethod, steps: int, num_batches: int = POOL_BATCHES
+    ) -> None:
+        """Train ``steps`` steps on a pool of ``num_batches`` batches; check that
+        the mean loss of the last 10 steps is below that of the first 10 and
+        that :meth:`knn_top1` beats the model's value before training."""
+        loader = self.loader(model, num_batches=num_batches)
+        knn_at_init = self.knn_top1(model)
+        losses = fit(model, loader, steps)
+        knn_trained = self.knn_top1(model)
+
+        assert len(losses) == steps and np.isfinite(losses).all()
+        first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+        assert last < first, f"mean loss {first:.4f} -> {last:.4f}"
+        assert knn_trained > knn_at_init, (
+            f"kNN top-1 {knn_at_init:.3f} at init, {knn_trained:.3f} after "
+            f"{steps} steps"
+        )
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global random generators."""
@@ -135,7 +154,7 @@ def single_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def cifar() -> Cifar:
-    """400 training and 300 held-out test images of CIFAR-10, 10 classes."""
+    """1,000 training and 1,000 held-out test images of CIFAR-10, 100 per class."""
     if not (CIFAR_ROOT / "train").is_dir() or not (CIFAR_ROOT / "test").is_dir():
         pytest.skip(f"CIFAR-10 JPEGs not found under {CIFAR_ROOT.resolve()}")
     train_images, train_targets = _load("train", TRAIN_PER_CLASS)

@@ -112,14 +112,8 @@ def view_loader(name: str, num_batches: int = 2) -> DataLoader[Any]:
     return DataLoader(batches, batch_size=None)
 
 
-def test_every_registered_method_is_covered() -> None:
-    assert set(TINY) == set(METHODS)
-
-
-@pytest.mark.parametrize("name", sorted(TINY))
-def test_checkpoint_round_trip(name: str, tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model = TINY[name]()
+def fit_two_steps(model: SSLMethod, name: str, tmp_path: Path) -> L.Trainer:
+    """Train ``model`` for 2 steps on CPU on the view layout of method ``name``."""
     trainer = L.Trainer(
         accelerator="cpu",
         max_steps=2,
@@ -130,6 +124,18 @@ def test_checkpoint_round_trip(name: str, tmp_path: Path) -> None:
         default_root_dir=tmp_path,
     )
     trainer.fit(model, view_loader(name))
+    return trainer
+
+
+def test_every_registered_method_is_covered() -> None:
+    assert set(TINY) == set(METHODS)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_checkpoint_round_trip(name: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = TINY[name]()
+    trainer = fit_two_steps(model, name, tmp_path)
     path = tmp_path / f"{name}.ckpt"
     trainer.save_checkpoint(path)
 
@@ -152,16 +158,7 @@ def test_queues_and_centres_are_saved_after_training(name: str, tmp_path: Path) 
     initial = {
         k: v.clone() for k, v in model.state_dict().items() if STATEFUL[name] in k
     }
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(model, view_loader(name))
+    trainer = fit_two_steps(model, name, tmp_path)
     path = tmp_path / f"{name}.ckpt"
     trainer.save_checkpoint(path)
 
@@ -190,15 +187,6 @@ def test_a_subclass_overriding_one_hook_trains(name: str, tmp_path: Path) -> Non
 
     torch.manual_seed(0)
     model = Extended(**TINY[name]().hparams)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(model, view_loader(name))
+    trainer = fit_two_steps(model, name, tmp_path)
     assert trainer.global_step == 2
     assert len(losses) == 2 and np.isfinite(losses).all()
