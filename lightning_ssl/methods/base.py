@@ -417,7 +417,8 @@ class SSLMethod(LightningModule):
     def build_parameter_groups(self) -> list[dict[str, Any]]:
         """Parameter groups of the optimizer; override to treat modules apart.
 
-        The default is two groups over :meth:`trainable_modules`: the
+        The default is two groups over :meth:`trainable_modules` and the
+        parameters set on the method itself (such as MAE's mask token): the
         weight-decayed parameters, then biases, norms and tokens without decay.
         Besides the usual optimizer keys a group may set ``"lr_scale"``, a
         factor on the method's scaled learning rate (default 1), and
@@ -425,7 +426,11 @@ class SSLMethod(LightningModule):
         following the warmup-cosine schedule. Groups with weight decay follow
         ``weight_decay_end`` when it is set.
         """
-        return parameter_groups(self.trainable_modules(), self.hparams["weight_decay"])
+        return parameter_groups(
+            self.trainable_modules(),
+            self.hparams["weight_decay"],
+            loose=self.named_parameters(recurse=False),
+        )
 
     @override
     def configure_optimizers(self) -> OptimizerLRScheduler:

@@ -129,17 +129,6 @@ class MAE(SSLMethod):
         assert isinstance(self.backbone, VisionTransformer)
         return self.backbone
 
-    @override
-    def build_parameter_groups(self) -> list[dict[str, Any]]:
-        """The default groups, plus the mask token in the group without decay.
-
-        The mask token belongs to the method itself rather than to one of its
-        child modules, which are all that the default groups collect.
-        """
-        groups = super().build_parameter_groups()
-        groups[-1]["params"].append(self.mask_token)
-        return groups
-
     def build_decoder(self) -> MAEDecoder:
         """lightly's torchvision-based decoder: tokens `(B, 1 + N, D)` to pixels."""
         hp = self.hparams

@@ -64,7 +64,9 @@ def scaled_lr(
 
 
 def parameter_groups(
-    modules: Iterable[nn.Module], weight_decay: float
+    modules: Iterable[nn.Module],
+    weight_decay: float,
+    loose: Iterable[tuple[str, nn.Parameter]] = (),
 ) -> list[dict[str, Any]]:
     """Split parameters into a decayed group and one without weight decay.
 
@@ -74,6 +76,9 @@ def parameter_groups(
     Args:
         modules: Modules whose trainable parameters are optimised.
         weight_decay: Weight decay of the decayed group.
+        loose: ``(name, parameter)`` pairs outside ``modules``, such as a token
+            set on a method itself; tokens and vectors among them get no
+            weight decay, matrices do.
 
     Returns:
         Two parameter groups, the second with ``weight_decay=0``.
@@ -93,6 +98,9 @@ def parameter_groups(
     }
     no_decay += [param for param in decay if id(param) in token_ids]
     decay = [param for param in decay if id(param) not in token_ids]
+    for name, param in loose:
+        is_token = name in _NO_DECAY_NAMES or param.ndim <= 1
+        (no_decay if is_token else decay).append(param)
     return [
         {"params": [p for p in decay if p.requires_grad], "weight_decay": weight_decay},
         {"params": [p for p in no_decay if p.requires_grad], "weight_decay": 0.0},
