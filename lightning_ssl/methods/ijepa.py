@@ -241,14 +241,13 @@ class IJEPA(SSLMethod):
         # One predictor pass per target block, the blocks stacked on the batch.
         context = patch_tokens(vit, images, idx_context)  # (B, K_c, D)
         num_targets = len(idx_targets)
-        idx_targets = idx_targets.flatten(0, 1)  # (M * B, K_t)
         assert isinstance(self.predictor, JEPAPredictor)
         predictions = self.predictor(
             context.repeat(num_targets, 1, 1),
             idx_context.repeat(num_targets, 1),
-            idx_targets,
+            idx_targets.flatten(0, 1),
         )  # (M * B, K_t, D)
-        targets = get_at_index(targets.repeat(num_targets, 1, 1), idx_targets)
+        targets = torch.cat([get_at_index(targets, idx) for idx in idx_targets])
         loss = F.mse_loss(predictions.float(), targets.float())
         return {"loss": loss, "features": context.mean(dim=1).detach()}
 
